@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudformation"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/trailguard/trailguard/pkg/event"
+)
+
+// Parameters of the member template; the StackSet fills them from the
+// central stack.
+const (
+	ParamCentralBusARN   = "CentralEventBusArn"
+	ParamCentralAccount  = "CentralAccountId"
+	ParamCentralRoleARNs = "CentralFunctionRoleArns"
+)
+
+// MemberStackSetName is the name of the service-managed StackSet.
+const MemberStackSetName = "trailguard-member"
+
+// maxTemplateBody is CloudFormation's limit for an inline TemplateBody.
+const maxTemplateBody = 51200
+
+// MemberStack is what the StackSet installs in every member account and
+// Region.
+type MemberStack struct {
+	Stack           awscdk.Stack
+	BaselineKey     awskms.Key
+	RemediationRole awsiam.Role
+	ForwardRole     awsiam.Role
+}
+
+// Member is the member stack, synthesized in an app of its own so its
+// template can be embedded in the central stack's StackSet.
+type Member struct {
+	*MemberStack
+	App awscdk.App
+	// Template is the synthesized template, compact JSON.
+	Template string
+	// Cleanup removes the member app's temporary output directory.
+	Cleanup func()
+}
+
+// NewMemberStack builds the member-account stack in scope: forwarding
+// rules for the trail and key patterns to the central bus, the remediation
+// role the central functions assume, and the baseline key. It synthesizes
+// without bootstrap resources (a StackSet cannot use them).
+func NewMemberStack(scope constructs.Construct, id string, cfg Config) (*MemberStack, error) {
+	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+		Description: jsii.String("trailguard member account: forwards CloudTrail and KMS events to the central bus, remediation role, baseline key"),
+		Synthesizer: awscdk.NewBootstraplessSynthesizer(&awscdk.BootstraplessSynthesizerProps{}),
+	})
+	busARN := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralBusARN), &awscdk.CfnParameterProps{
+		Type:           jsii.String("String"),
+		Description:    jsii.String("ARN of the central trailguard event bus"),
+		AllowedPattern: jsii.String(`^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$`),
+	})
+	account := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralAccount), &awscdk.CfnParameterProps{
+		Type:           jsii.String("String"),
+		Description:    jsii.String("Account id of the central trailguard stack"),
+		AllowedPattern: jsii.String(`^\d{12}$`),
+	})
+	roleARNs := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralRoleARNs), &awscdk.CfnParameterProps{
+		Type:        jsii.String("CommaDelimitedList"),
+		Description: jsii.String("ARNs of the central trailguard functions' roles, the only principals that may assume the remediation role"),
+	})
+
+	m := &MemberStack{Stack: stack}
+	m.BaselineKey = NewBaselineKey(stack, "BaselineKey", cfg.KeyAlias, cfg.Readers)
+
+	m.ForwardRole = awsiam.NewRole(stack, jsii.String("ForwardRole"), &awsiam.RoleProps{
+		Description: jsii.String("trailguard: lets EventBridge forward this account's trail and key events to the central bus"),
+		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil), &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+		}),
+	})
+	bus := awsevents.EventBus_FromEventBusArn(stack, jsii.String("CentralBus"), busARN.ValueAsString())
+	for _, r := range []struct {
+		id      string
+		pattern event.Pattern
+	}{
+		{"ForwardTrailEvents", event.TrailPattern()},
+		{"ForwardKeyEvents", event.KeyPattern()},
+	} {
+		p, err := EventPattern(r.pattern)
+		if err != nil {
+			return nil, fmt.Errorf("member rule %s: %w", r.id, err)
+		}
+		awsevents.NewRule(stack, jsii.String(r.id), &awsevents.RuleProps{
+			Description:  jsii.String("trailguard: forward to the central bus"),
+			EventPattern: p,
+			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(bus, &awseventstargets.EventBusProps{
+				Role: m.ForwardRole,
+			})},
+		})
+	}
+
+	statements, err := remediationStatements(MemberActions(), policyTargets{})
+	if err != nil {
+		return nil, err
+	}
+	m.RemediationRole = awsiam.NewRole(stack, jsii.String("RemediationRole"), &awsiam.RoleProps{
+		RoleName:    jsii.String(cfg.RoleName),
+		Description: jsii.String("trailguard: assumed by the central trailguard functions only"),
+		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewAccountPrincipal(account.ValueAsString()), &map[string]any{
+			"ArnEquals":    map[string]any{"aws:PrincipalArn": roleARNs.ValueAsList()},
+			"StringEquals": map[string]any{"aws:PrincipalOrgID": cfg.OrganizationID},
+		}),
+		InlinePolicies: &map[string]awsiam.PolicyDocument{
+			"Remediation": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
+		},
+	})
+	addMemberSuppressions(m)
+	return m, nil
+}
+
+// RenderMemberTemplate synthesizes the member stack in a separate app (with
+// the same context, so the same feature flags, and cdk-nag) and returns its
+// template. Errors reported during synthesis (cdk-nag included) fail it.
+func RenderMemberTemplate(context map[string]any, cfg Config) (*Member, error) {
+	dir, err := os.MkdirTemp("", "trailguard-member-")
+	if err != nil {
+		return nil, fmt.Errorf("member template: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	props := &awscdk.AppProps{
+		Outdir:             jsii.String(dir),
+		AnalyticsReporting: jsii.Bool(false),
+	}
+	if context != nil {
+		props.Context = &context
+	}
+	app := awscdk.NewApp(props)
+	AddChecks(app)
+	ms, err := NewMemberStack(app, "TrailguardMember", cfg)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	artifact := app.Synth(nil).GetStackArtifact(ms.Stack.ArtifactId())
+	if errs := ErrorMessages(artifact); len(errs) > 0 {
+		cleanup()
+		return nil, fmt.Errorf("member template:\n%s", strings.Join(errs, "\n"))
+	}
+	body, err := json.Marshal(artifact.Template())
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("member template: %w", err)
+	}
+	if len(body) > maxTemplateBody {
+		cleanup()
+		return nil, fmt.Errorf("member template is %d bytes, over CloudFormation's %d-byte TemplateBody limit", len(body), maxTemplateBody)
+	}
+	return &Member{MemberStack: ms, App: app, Template: string(body), Cleanup: cleanup}, nil
+}
+
+// newMemberStackSet deploys the member template to every account of the
+// given organizational units in the member Regions, including accounts that
+// join later.
+func newMemberStackSet(stack awscdk.Stack, cfg Config, m *Member, bus awsevents.EventBus, roleARNs []*string) awscloudformation.CfnStackSet {
+	isManagement := awscdk.NewCfnCondition(stack, jsii.String("IsManagementAccount"), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), jsii.String(cfg.ManagementAccount)),
+	})
+	return awscloudformation.NewCfnStackSet(stack, jsii.String("MemberStackSet"), &awscloudformation.CfnStackSetProps{
+		StackSetName:    jsii.String(MemberStackSetName),
+		Description:     jsii.String("trailguard member accounts: event forwarding, remediation role, baseline key"),
+		PermissionModel: jsii.String("SERVICE_MANAGED"),
+		// The management account creates it as itself; any other account
+		// must be a registered delegated administrator for StackSets.
+		CallAs: awscdk.Fn_ConditionIf(isManagement.LogicalId(), jsii.String("SELF"), jsii.String("DELEGATED_ADMIN")).ToString(),
+		AutoDeployment: &awscloudformation.CfnStackSet_AutoDeploymentProperty{
+			Enabled:                      jsii.Bool(true),
+			RetainStacksOnAccountRemoval: jsii.Bool(false),
+		},
+		Capabilities: jsii.Strings("CAPABILITY_NAMED_IAM"),
+		// ManagedExecution is untyped JSON in the CloudFormation schema.
+		ManagedExecution: map[string]any{"Active": true},
+		OperationPreferences: &awscloudformation.CfnStackSet_OperationPreferencesProperty{
+			FailureTolerancePercentage: jsii.Number(10),
+			MaxConcurrentPercentage:    jsii.Number(25),
+			RegionConcurrencyType:      jsii.String("PARALLEL"),
+		},
+		StackInstancesGroup: []any{&awscloudformation.CfnStackSet_StackInstancesProperty{
+			DeploymentTargets: &awscloudformation.CfnStackSet_DeploymentTargetsProperty{
+				OrganizationalUnitIds: jsii.Strings(cfg.OrganizationalUnitIDs...),
+			},
+			Regions: jsii.Strings(cfg.MemberRegions...),
+		}},
+		Parameters: []any{
+			&awscloudformation.CfnStackSet_ParameterProperty{ParameterKey: jsii.String(ParamCentralBusARN), ParameterValue: bus.EventBusArn()},
+			&awscloudformation.CfnStackSet_ParameterProperty{ParameterKey: jsii.String(ParamCentralAccount), ParameterValue: awscdk.Aws_ACCOUNT_ID()},
+			&awscloudformation.CfnStackSet_ParameterProperty{ParameterKey: jsii.String(ParamCentralRoleARNs), ParameterValue: awscdk.Fn_Join(jsii.String(","), &roleARNs)},
+		},
+		TemplateBody: jsii.String(m.Template),
+	})
+}
+
+// ErrorMessages returns the error-level synthesis messages (cdk-nag
+// errors included) of a synthesized stack, one line each.
+func ErrorMessages(artifact cxapi.CloudFormationStackArtifact) []string {
+	var out []string
+	if artifact.Messages() == nil {
+		return nil
+	}
+	for _, m := range *artifact.Messages() {
+		if m.Level != cxapi.SynthesisMessageLevel_ERROR {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+	}
+	return out
+}

@@ -1,0 +1,626 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/trailguard/trailguard/pkg/event"
+	"github.com/trailguard/trailguard/pkg/plan"
+)
+
+func TestFunctions(t *testing.T) {
+	s := synth(t, nil)
+	must(t, "three functions", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3))
+	})
+	ids := functionIDs(t, s.json)
+	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
+	for _, name := range FunctionNames {
+		t.Run(name, func(t *testing.T) {
+			id, ok := ids[name]
+			if !ok {
+				t.Fatalf("no function named %s%s; have %v", DefaultFunctionPrefix, name, ids)
+			}
+			must(t, "function properties", func() {
+				s.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+					"FunctionName":                 DefaultFunctionPrefix + name,
+					"Runtime":                      "provided.al2023",
+					"Architectures":                []any{"arm64"},
+					"Handler":                      "bootstrap",
+					"ReservedConcurrentExecutions": 1,
+					"DeadLetterConfig":             map[string]any{"TargetArn": map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}}},
+				})
+			})
+			p := props(s.json["Resources"].(map[string]any)[id].(map[string]any))
+
+			// Explicit log group with the configured retention.
+			lg, _ := p["LoggingConfig"].(map[string]any)
+			ref, _ := lg["LogGroup"].(map[string]any)
+			lgID, _ := ref["Ref"].(string)
+			logGroup, ok := resources(s.json, "AWS::Logs::LogGroup")[lgID]
+			if !ok {
+				t.Fatalf("LoggingConfig.LogGroup = %v, want a Ref to a log group of the stack", p["LoggingConfig"])
+			}
+			if got := props(logGroup)["RetentionInDays"]; got != float64(DefaultLogRetention) {
+				t.Errorf("log retention = %v, want %d", got, DefaultLogRetention)
+			}
+
+			// Asynchronous invocation: retries, then the dead-letter queue.
+			found := false
+			for _, r := range resources(s.json, "AWS::Lambda::EventInvokeConfig") {
+				rp := props(r)
+				if fn, _ := rp["FunctionName"].(map[string]any); fn["Ref"] != id {
+					continue
+				}
+				found = true
+				if rp["MaximumRetryAttempts"] != float64(functionRetryAttempts) || rp["MaximumEventAgeInSeconds"] != float64(functionMaxEventAge*60) {
+					t.Errorf("event invoke config = %v", rp)
+				}
+			}
+			if !found {
+				t.Error("no EventInvokeConfig for the function")
+			}
+		})
+	}
+}
+
+func TestFunctionAssetIsAProp(t *testing.T) {
+	s := synth(t, nil)
+	for name, id := range functionIDs(t, s.json) {
+		code, _ := props(s.json["Resources"].(map[string]any)[id].(map[string]any))["Code"].(map[string]any)
+		if code["S3Key"] == nil {
+			t.Errorf("%s: Code = %v, want an S3 asset", name, code)
+		}
+	}
+	if err := checkAssets(t.TempDir()); err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Errorf("checkAssets(empty dir) = %v, want an error telling to run make build", err)
+	}
+	if err := checkAssets(assetDir); err != nil {
+		t.Errorf("checkAssets(test assets) = %v", err)
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	tests := []struct {
+		name      string
+		overrides map[string]any
+		want      map[string]string
+		noRole    bool
+	}{
+		{
+			name:      "defaults",
+			overrides: nil,
+			want: map[string]string{
+				"TRAILGUARD_MODE":       "enforce",
+				"TRAILGUARD_KEY_ALIAS":  "alias/trailguard-cloudtrail",
+				"TRAILGUARD_READERS":    "",
+				"TRAILGUARD_EXEMPT_TAG": "trailguard:exempt",
+				"TRAILGUARD_REGIONS":    "",
+			},
+			noRole: true,
+		},
+		{
+			name: "report mode with readers and Regions",
+			overrides: map[string]any{
+				"mode":    "report",
+				"readers": []any{"arn:aws:iam::111111111111:role/Auditor", "arn:aws:iam::333333333333:root"},
+				"regions": "us-east-1, eu-west-1",
+			},
+			want: map[string]string{
+				"TRAILGUARD_MODE":       "report",
+				"TRAILGUARD_KEY_ALIAS":  "alias/trailguard-cloudtrail",
+				"TRAILGUARD_READERS":    "arn:aws:iam::111111111111:role/Auditor,arn:aws:iam::333333333333:root",
+				"TRAILGUARD_EXEMPT_TAG": "trailguard:exempt",
+				"TRAILGUARD_REGIONS":    "us-east-1,eu-west-1",
+			},
+			noRole: true,
+		},
+		{
+			name:      "organization",
+			overrides: orgContext,
+			want: map[string]string{
+				"TRAILGUARD_MODE":      "enforce",
+				"TRAILGUARD_ROLE_NAME": DefaultRoleName,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := synth(t, tc.overrides)
+			topicID, _ := only(t, s.json, "AWS::SNS::Topic")
+			for name, id := range functionIDs(t, s.json) {
+				p := props(s.json["Resources"].(map[string]any)[id].(map[string]any))
+				vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+				for k, v := range tc.want {
+					if vars[k] != v {
+						t.Errorf("%s: %s = %q, want %q", name, k, vars[k], v)
+					}
+				}
+				if ref, _ := vars["TRAILGUARD_TOPIC_ARN"].(map[string]any); ref["Ref"] != topicID {
+					t.Errorf("%s: TRAILGUARD_TOPIC_ARN = %v, want Ref %s", name, vars["TRAILGUARD_TOPIC_ARN"], topicID)
+				}
+				if _, has := vars["TRAILGUARD_ROLE_NAME"]; has == tc.noRole {
+					t.Errorf("%s: TRAILGUARD_ROLE_NAME present = %v, want %v", name, has, !tc.noRole)
+				}
+			}
+		})
+	}
+}
+
+// rulesTo returns the rules with a target pointing at the function, by id.
+func rulesTo(s *synthesized, fnID string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range resources(s.json, "AWS::Events::Rule") {
+		targets, _ := props(r)["Targets"].([]any)
+		for _, tg := range targets {
+			arn, _ := tg.(map[string]any)["Arn"].(map[string]any)
+			if ga, _ := arn["Fn::GetAtt"].([]any); len(ga) == 2 && ga[0] == fnID {
+				out[id] = r
+			}
+		}
+	}
+	return out
+}
+
+func TestRules(t *testing.T) {
+	s := synth(t, nil)
+	ids := functionIDs(t, s.json)
+	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
+	for _, tc := range []struct {
+		fn      string
+		pattern event.Pattern
+	}{
+		{TrailRemediator, event.TrailPattern()},
+		{KeyRemediator, event.KeyPattern()},
+	} {
+		t.Run(tc.fn, func(t *testing.T) {
+			rules := rulesTo(s, ids[tc.fn])
+			if len(rules) != 1 {
+				t.Fatalf("rules targeting %s: %d, want 1", tc.fn, len(rules))
+			}
+			for _, r := range rules {
+				ok, got, want := jsonEqual(props(r)["EventPattern"], tc.pattern)
+				if !ok {
+					t.Errorf("EventPattern = %s, want the shared definition %s", got, want)
+				}
+				if _, bus := props(r)["EventBusName"]; bus {
+					t.Errorf("account-mode rule is on bus %v, want the default bus", props(r)["EventBusName"])
+				}
+			}
+		})
+	}
+	t.Run(Sweeper, func(t *testing.T) {
+		rules := rulesTo(s, ids[Sweeper])
+		if len(rules) != 1 {
+			t.Fatalf("rules targeting sweeper: %d, want 1", len(rules))
+		}
+		for _, r := range rules {
+			if got := props(r)["ScheduleExpression"]; got != DefaultSchedule {
+				t.Errorf("ScheduleExpression = %v, want %s", got, DefaultSchedule)
+			}
+		}
+	})
+	t.Run("retry and dead-letter queue on every target", func(t *testing.T) {
+		all := resources(s.json, "AWS::Events::Rule")
+		if len(all) != 3 {
+			t.Errorf("rules = %d, want 3", len(all))
+		}
+		for id, r := range all {
+			for _, tg := range props(r)["Targets"].([]any) {
+				tm := tg.(map[string]any)
+				rp, _ := tm["RetryPolicy"].(map[string]any)
+				if rp["MaximumRetryAttempts"] != float64(targetRetryAttempts) || rp["MaximumEventAgeInSeconds"] != float64(targetMaxEventAge*60) {
+					t.Errorf("%s: RetryPolicy = %v", id, tm["RetryPolicy"])
+				}
+				dl, _ := tm["DeadLetterConfig"].(map[string]any)
+				if ok, got, _ := jsonEqual(dl["Arn"], map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}}); !ok {
+					t.Errorf("%s: DeadLetterConfig.Arn = %s, want the DLQ", id, got)
+				}
+			}
+		}
+	})
+}
+
+func TestScheduleFromContext(t *testing.T) {
+	s := synth(t, map[string]any{"schedule": "rate(2 hours)"})
+	rules := rulesTo(s, functionIDs(t, s.json)[Sweeper])
+	for _, r := range rules {
+		if got := props(r)["ScheduleExpression"]; got != "rate(2 hours)" {
+			t.Errorf("ScheduleExpression = %v, want rate(2 hours)", got)
+		}
+	}
+	if len(rules) != 1 {
+		t.Errorf("sweeper rules = %d, want 1", len(rules))
+	}
+}
+
+func TestDeadLetterQueue(t *testing.T) {
+	s := synth(t, nil)
+	dlqID, dlq := only(t, s.json, "AWS::SQS::Queue")
+	p := props(dlq)
+	if p["SqsManagedSseEnabled"] != true && p["KmsMasterKeyId"] == nil {
+		t.Errorf("queue is not encrypted: %v", p)
+	}
+	// enforceSSL: a Deny of every request without TLS.
+	found := false
+	for _, r := range resources(s.json, "AWS::SQS::QueuePolicy") {
+		for _, st := range statements(t, props(r)["PolicyDocument"]) {
+			cond, _ := st["Condition"].(map[string]any)
+			b, _ := cond["Bool"].(map[string]any)
+			if st["Effect"] == "Deny" && b["aws:SecureTransport"] == "false" && slices.Contains(strs(st["Action"]), "sqs:*") {
+				found = true
+			}
+		}
+		if qs, _ := props(r)["Queues"].([]any); len(qs) != 1 || qs[0].(map[string]any)["Ref"] != dlqID {
+			t.Errorf("queue policy applies to %v", props(r)["Queues"])
+		}
+	}
+	if !found {
+		t.Error("no TLS-only Deny on the dead-letter queue")
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	s := synth(t, nil)
+	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
+	topicID, _ := only(t, s.json, "AWS::SNS::Topic")
+	ids := functionIDs(t, s.json)
+	want := map[string]bool{"dlq": false}
+	for _, n := range FunctionNames {
+		want[n] = false
+	}
+	for id, r := range resources(s.json, "AWS::CloudWatch::Alarm") {
+		p := props(r)
+		if p["Threshold"] != float64(1) || p["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" {
+			t.Errorf("%s: threshold %v %v, want >= 1", id, p["ComparisonOperator"], p["Threshold"])
+		}
+		if ok, got, _ := jsonEqual(p["AlarmActions"], []any{map[string]any{"Ref": topicID}}); !ok {
+			t.Errorf("%s: AlarmActions = %s, want the notices topic", id, got)
+		}
+		dims, _ := p["Dimensions"].([]any)
+		if len(dims) != 1 {
+			t.Errorf("%s: dimensions %v", id, dims)
+			continue
+		}
+		dim := dims[0].(map[string]any)
+		value, _ := dim["Value"].(map[string]any)
+		switch {
+		case p["Namespace"] == "AWS/SQS" && p["MetricName"] == "ApproximateNumberOfMessagesVisible" &&
+			dim["Name"] == "QueueName" && value["Fn::GetAtt"] != nil && value["Fn::GetAtt"].([]any)[0] == dlqID:
+			want["dlq"] = true
+		case p["Namespace"] == "AWS/Lambda" && p["MetricName"] == "Errors" && dim["Name"] == "FunctionName":
+			for name, fid := range ids {
+				if value["Ref"] == fid {
+					want[name] = true
+				}
+			}
+		default:
+			t.Errorf("unexpected alarm %s: %v", id, p)
+		}
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("no alarm for %s", k)
+		}
+	}
+}
+
+func TestNoticesTopic(t *testing.T) {
+	s := synth(t, nil)
+	topicID, topic := only(t, s.json, "AWS::SNS::Topic")
+	keyRef, _ := props(topic)["KmsMasterKeyId"].(map[string]any)
+	ga, _ := keyRef["Fn::GetAtt"].([]any)
+	if len(ga) != 2 {
+		t.Fatalf("KmsMasterKeyId = %v, want the notices key", props(topic)["KmsMasterKeyId"])
+	}
+	key := resources(s.json, "AWS::KMS::Key")[ga[0].(string)]
+	if key == nil || props(key)["EnableKeyRotation"] != true {
+		t.Errorf("notices key %v: want a key of the stack with rotation", ga[0])
+	}
+	tls := false
+	for _, r := range resources(s.json, "AWS::SNS::TopicPolicy") {
+		if ok, _, _ := jsonEqual(props(r)["Topics"], []any{map[string]any{"Ref": topicID}}); !ok {
+			continue
+		}
+		for _, st := range statements(t, props(r)["PolicyDocument"]) {
+			cond, _ := st["Condition"].(map[string]any)
+			b, _ := cond["Bool"].(map[string]any)
+			if st["Effect"] == "Deny" && b["aws:SecureTransport"] == "false" {
+				tls = true
+			}
+		}
+	}
+	if !tls {
+		t.Error("topic policy does not refuse non-TLS requests")
+	}
+	// The functions can use the topic's key through SNS without any IAM
+	// kms: permission: the key policy names their roles.
+	sts := statements(t, props(key)["KeyPolicy"])
+	pub, ok := bySid(sts, "TrailguardFunctionsPublish")
+	if !ok {
+		t.Fatal("notices key policy has no statement for the functions")
+	}
+	principals := strs(pub["Principal"].(map[string]any)["AWS"])
+	if len(principals) != 3 {
+		t.Errorf("notices key principals = %v, want the three function roles", principals)
+	}
+	for _, p := range principals {
+		if !strings.HasSuffix(p, ".Arn}") || !strings.Contains(p, "Role") {
+			t.Errorf("notices key principal %s is not a function role", p)
+		}
+	}
+}
+
+// planActions computes the expected action set straight from pkg/plan.
+func planActions(organization bool) []string {
+	var want []string
+	for _, k := range plan.Kinds() {
+		want = append(want, k.Permissions()...)
+	}
+	want = append(want, plan.ReadPermissions()...)
+	if organization {
+		want = append(want, plan.OrganizationPermissions()...)
+	}
+	sort.Strings(want)
+	return slices.Compact(want)
+}
+
+// operationalActions are the function roles' other actions: writing their
+// own log group and sending failed invocations to the dead-letter queue.
+var operationalActions = []string{"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+
+func TestIAMActionsEqualPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		overrides map[string]any
+		org       bool
+	}{
+		{"account", nil, false},
+		{"organization", orgContext, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := synth(t, tc.overrides)
+			want := planActions(tc.org)
+			_, mp := only(t, s.json, "AWS::IAM::ManagedPolicy")
+			if got := actionSet(t, props(mp)["PolicyDocument"]); !slices.Equal(got, want) {
+				t.Errorf("remediation policy actions\n got %v\nwant %v (pkg/plan)", got, want)
+			}
+			if roles := props(mp)["Roles"].([]any); len(roles) != 3 {
+				t.Errorf("remediation policy attached to %d roles, want the 3 function roles", len(roles))
+			}
+			var docs []any
+			for _, d := range identityPolicies(s.json) {
+				docs = append(docs, d)
+			}
+			all := actionSet(t, docs...)
+			wantAll := append(slices.Clone(want), operationalActions...)
+			sort.Strings(wantAll)
+			if !slices.Equal(all, wantAll) {
+				t.Errorf("all identity-policy actions\n got %v\nwant %v", all, wantAll)
+			}
+			for _, a := range all {
+				if strings.Contains(a, "*") {
+					t.Errorf("wildcard action %s", a)
+				}
+			}
+		})
+	}
+}
+
+func TestIAMResourcesScoped(t *testing.T) {
+	s := synth(t, orgContext)
+	topicID, _ := only(t, s.json, "AWS::SNS::Topic")
+	_, mp := only(t, s.json, "AWS::IAM::ManagedPolicy")
+	want := map[string]string{
+		"kms:PutKeyPolicy":           "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:EnableKey":              "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:CancelKeyDeletion":      "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:EnableKeyRotation":      "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:GetKeyPolicy":           "arn:aws:kms:*:" + testAccount + ":key/*",
+		"cloudtrail:UpdateTrail":     "arn:aws:cloudtrail:*:" + testAccount + ":trail/*",
+		"sns:Publish":                "${" + topicID + "}",
+		"sts:AssumeRole":             "arn:aws:iam::*:role/" + DefaultRoleName,
+		"s3:GetBucketLocation":       "arn:aws:s3:::*",
+		"cloudtrail:DescribeTrails":  "*",
+		"kms:ListAliases":            "*",
+		"ec2:DescribeRegions":        "*",
+		"organizations:ListAccounts": "*",
+	}
+	got := map[string][]string{}
+	for _, st := range statements(t, props(mp)["PolicyDocument"]) {
+		for _, a := range strs(st["Action"]) {
+			got[a] = append(got[a], strs(st["Resource"])...)
+		}
+	}
+	for a, res := range want {
+		if len(got[a]) != 1 || got[a][0] != res {
+			t.Errorf("%s on %v, want %s", a, got[a], res)
+		}
+	}
+	unscoped := map[string]bool{"cloudtrail:DescribeTrails": true, "kms:ListAliases": true, "ec2:DescribeRegions": true, "organizations:ListAccounts": true}
+	for a, res := range got {
+		if slices.Contains(res, "*") && !unscoped[a] {
+			t.Errorf("%s has Resource \"*\" but supports resource-level permissions", a)
+		}
+	}
+}
+
+func TestBaselineKey(t *testing.T) {
+	s := synth(t, nil)
+	var keyID string
+	for id, r := range resources(s.json, "AWS::KMS::Alias") {
+		if props(r)["AliasName"] == DefaultKeyAlias {
+			ga := props(r)["TargetKeyId"].(map[string]any)["Fn::GetAtt"].([]any)
+			keyID = ga[0].(string)
+		} else {
+			t.Errorf("unexpected alias %s: %v", id, props(r)["AliasName"])
+		}
+	}
+	key := resources(s.json, "AWS::KMS::Key")[keyID]
+	if key == nil {
+		t.Fatalf("no key behind alias %s", DefaultKeyAlias)
+	}
+	if props(key)["EnableKeyRotation"] != true {
+		t.Error("baseline key rotation is off")
+	}
+	if key["DeletionPolicy"] != "Retain" || key["UpdateReplacePolicy"] != "Retain" {
+		t.Errorf("baseline key removal = %v/%v, want Retain", key["DeletionPolicy"], key["UpdateReplacePolicy"])
+	}
+	must(t, "key policy statements", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::KMS::Key"), map[string]any{
+			"EnableKeyRotation": true,
+			"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{
+				"Statement": assertions.Match_ArrayWith(&[]any{
+					assertions.Match_ObjectLike(&map[string]any{"Sid": "TrailguardCloudTrailEncrypt", "Principal": map[string]any{"Service": "cloudtrail.amazonaws.com"}}),
+					assertions.Match_ObjectLike(&map[string]any{"Sid": "TrailguardCloudTrailDescribe", "Principal": map[string]any{"Service": "cloudtrail.amazonaws.com"}}),
+					assertions.Match_ObjectLike(&map[string]any{"Sid": "TrailguardLogDecryptAccounts", "Principal": map[string]any{"AWS": "*"}}),
+				}),
+			}),
+		})
+	})
+	checkBaselinePolicy(t, props(key)["KeyPolicy"])
+}
+
+// checkBaselinePolicy checks the exact statements of a baseline key policy
+// after substituting the account and partition.
+func checkBaselinePolicy(t *testing.T, policy any) {
+	t.Helper()
+	sts := statements(t, policy)
+	trails := "arn:aws:cloudtrail:*:" + testAccount + ":trail/*"
+	want := map[string]string{
+		"": `{"Action":"kms:*","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + testAccount + `:root"},"Resource":"*"}`,
+		"TrailguardCloudTrailEncrypt": `{"Action":"kms:GenerateDataKey*","Condition":{"StringLike":{"aws:SourceArn":"` + trails +
+			`","kms:EncryptionContext:aws:cloudtrail:arn":"` + trails + `"}},"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Resource":"*","Sid":"TrailguardCloudTrailEncrypt"}`,
+		"TrailguardCloudTrailDescribe": `{"Action":"kms:DescribeKey","Condition":{"StringLike":{"aws:SourceArn":"` + trails +
+			`"}},"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Resource":"*","Sid":"TrailguardCloudTrailDescribe"}`,
+		"TrailguardLogDecryptAccounts": `{"Action":["kms:Decrypt","kms:ReEncryptFrom"],"Condition":{"StringEquals":{"kms:CallerAccount":"` + testAccount +
+			`"},"StringLike":{"kms:EncryptionContext:aws:cloudtrail:arn":"` + trails + `"}},"Effect":"Allow","Principal":{"AWS":"*"},"Resource":"*","Sid":"TrailguardLogDecryptAccounts"}`,
+	}
+	seen := map[string]bool{}
+	for _, st := range sts {
+		sid, _ := st["Sid"].(string)
+		w, ok := want[sid]
+		if !ok {
+			continue
+		}
+		seen[sid] = true
+		var wv any
+		if err := json.Unmarshal([]byte(w), &wv); err != nil {
+			t.Fatal(err)
+		}
+		if ok, got, exp := jsonEqual(st, wv); !ok {
+			t.Errorf("statement %q\n got %s\nwant %s", sid, got, exp)
+		}
+	}
+	for sid := range want {
+		if !seen[sid] {
+			t.Errorf("key policy has no statement %q (the account-root admin statement when empty)", sid)
+		}
+	}
+}
+
+func TestNagNoErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		overrides map[string]any
+	}{
+		{"account", nil},
+		{"organization", orgContext},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := synth(t, tc.overrides)
+			check := func(what string, ann assertions.Annotations) {
+				must(t, what, func() {
+					found := ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+					for _, m := range *found {
+						t.Errorf("%s: cdk-nag error at %s: %v", what, *m.Id, m.Entry.Data)
+					}
+					warnings := ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+					for _, m := range *warnings {
+						t.Logf("%s: cdk-nag warning at %s: %v", what, *m.Id, m.Entry.Data)
+					}
+				})
+			}
+			check("central stack", assertions.Annotations_FromStack(s.tg.Stack))
+			if s.tg.Member != nil {
+				check("member stack", assertions.Annotations_FromStack(s.tg.Member.Stack))
+			}
+		})
+	}
+}
+
+func TestNagSuppressionsHaveReasons(t *testing.T) {
+	s := synth(t, orgContext)
+	check := func(where string, tmpl map[string]any) {
+		n := 0
+		for id, r := range tmpl["Resources"].(map[string]any) {
+			md, _ := r.(map[string]any)["Metadata"].(map[string]any)
+			nag, _ := md["cdk_nag"].(map[string]any)
+			rules, _ := nag["rules_to_suppress"].([]any)
+			for _, rule := range rules {
+				n++
+				rm := rule.(map[string]any)
+				reason, _ := rm["reason"].(string)
+				if len(reason) < 40 {
+					t.Errorf("%s %s: suppression %v has no specific reason: %q", where, id, rm["id"], reason)
+				}
+				if rm["id"] != "AwsSolutions-IAM5" {
+					t.Errorf("%s %s: unexpected suppression %v", where, id, rm["id"])
+				}
+				if applies, _ := rm["applies_to"].([]any); len(applies) != 1 {
+					t.Errorf("%s %s: suppression %v must apply to exactly one finding, applies to %v", where, id, rm["id"], rm["applies_to"])
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no suppressions found; the wildcard reads should need some", where)
+		}
+	}
+	check("central", s.json)
+	check("member", s.member)
+}
+
+func TestEventPatternConversion(t *testing.T) {
+	for _, p := range []event.Pattern{event.TrailPattern(), event.KeyPattern()} {
+		ep, err := EventPattern(p)
+		if err != nil {
+			t.Fatalf("EventPattern(%v): %v", p, err)
+		}
+		if ep.Source == nil || ep.DetailType == nil || ep.Detail == nil {
+			t.Errorf("EventPattern(%v) = %+v: missing fields", p, ep)
+		}
+	}
+	bad := []event.Pattern{
+		{"source": "aws.kms"},
+		{"source": []any{1}},
+		{"detail": []any{"x"}},
+		{"replay-name": []any{"x"}},
+	}
+	for _, p := range bad {
+		if _, err := EventPattern(p); err == nil {
+			t.Errorf("EventPattern(%v): want an error", p)
+		}
+	}
+}
+
+// TestNagCheckCanFail shows that the cdk-nag query of TestNagNoErrors sees
+// errors: a queue without TLS enforcement and with no DLQ is reported.
+func TestNagCheckCanFail(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	AddChecks(app)
+	stack := awscdk.NewStack(app, jsii.String("Control"), nil)
+	awssqs.NewQueue(stack, jsii.String("Plain"), &awssqs.QueueProps{})
+	must(t, "control", func() {
+		found := assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		if len(*found) == 0 {
+			t.Error("cdk-nag reported no error for a queue without TLS enforcement or DLQ")
+		}
+	})
+}

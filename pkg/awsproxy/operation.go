@@ -1,0 +1,54 @@
+package awsproxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Operation names the AWS operation of a request: "Service.Operation" from
+// X-Amz-Target for JSON protocols (CloudTrail, KMS, Organizations, ...),
+// "Action" from a query-protocol form body (STS, SNS, EC2), and a
+// "s3:<method> <what>" name for S3's REST protocol. It restores r.Body.
+func Operation(r *http.Request) string {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			return t[i+1:]
+		}
+		return t
+	}
+	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") && r.Body != nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err == nil {
+			if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
+				return v.Get("Action")
+			}
+		}
+	}
+	if a := r.URL.Query().Get("Action"); a != "" {
+		return a
+	}
+	return s3Operation(r)
+}
+
+func s3Operation(r *http.Request) string {
+	q := r.URL.Query()
+	switch {
+	case q.Has("location"):
+		return "s3:GetBucketLocation"
+	case q.Has("policy"):
+		return "s3:" + r.Method + "BucketPolicy"
+	}
+	path := strings.Trim(r.URL.Path, "/")
+	switch {
+	case path == "":
+		return "s3:" + r.Method + "Service"
+	case !strings.Contains(path, "/"):
+		return "s3:" + r.Method + "Bucket"
+	default:
+		return "s3:" + r.Method + "Object"
+	}
+}

@@ -1,0 +1,251 @@
+package awsproxy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is a kind of injected failure.
+type Fault string
+
+// The faults the proxy can inject.
+const (
+	Throttle Fault = "throttle" // HTTP 400 ThrottlingException (JSON) / Throttling (query)
+	Internal Fault = "internal" // HTTP 500 InternalFailure
+	Timeout  Fault = "timeout"  // hold the request until the client gives up (bounded)
+	Drop     Fault = "drop"     // close the connection without an answer
+)
+
+// Rule injects Faults on calls whose operation is Operation (or every
+// operation when it is "") with probability Rate (0..1).
+type Rule struct {
+	Operation string
+	Rate      float64
+	Faults    []Fault
+}
+
+// Options configure a Proxy.
+type Options struct {
+	// Latency is added to every call before it is forwarded.
+	Latency time.Duration
+	// Rules for fault injection; the first rule whose Operation matches
+	// (or is empty) applies.
+	Rules []Rule
+	// Seed makes fault injection repeatable.
+	Seed uint64
+	// TimeoutHold bounds how long a Timeout fault holds a request
+	// (default 5s).
+	TimeoutHold time.Duration
+}
+
+// Proxy is a running loopback proxy.
+type Proxy struct {
+	// URL is the proxy's address, to use as AWS_ENDPOINT_URL.
+	URL string
+
+	opts   Options
+	srv    *http.Server
+	ln     net.Listener
+	mu     sync.Mutex
+	rnd    *rand.Rand
+	calls  map[string]int
+	faults map[string]int
+	// inflight and peak track concurrent calls, from which round trips
+	// can be reasoned about.
+	inflight, peak int
+}
+
+// Start starts a proxy on a free 127.0.0.1 port forwarding to target.
+func Start(target string, opts Options) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("awsproxy: bad target %q", target)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("awsproxy: listen: %w", err)
+	}
+	if opts.TimeoutHold <= 0 {
+		opts.TimeoutHold = 5 * time.Second
+	}
+	p := &Proxy{
+		URL:    "http://" + ln.Addr().String(),
+		opts:   opts,
+		ln:     ln,
+		rnd:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		calls:  map[string]int{},
+		faults: map[string]int{},
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = nil
+	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return p.srv.Shutdown(ctx)
+}
+
+func (p *Proxy) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := Operation(r)
+		fault := p.record(op)
+		defer p.done()
+		if p.opts.Latency > 0 {
+			time.Sleep(p.opts.Latency)
+		}
+		switch fault {
+		case Throttle:
+			writeError(w, r, http.StatusBadRequest, "ThrottlingException", "Rate exceeded (injected)")
+			return
+		case Internal:
+			writeError(w, r, http.StatusInternalServerError, "InternalFailure", "injected internal error")
+			return
+		case Timeout:
+			select {
+			case <-r.Context().Done():
+			case <-time.After(p.opts.TimeoutHold):
+			}
+			writeError(w, r, http.StatusServiceUnavailable, "ServiceUnavailable", "injected timeout")
+			return
+		case Drop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			writeError(w, r, http.StatusBadGateway, "BadGateway", "injected drop")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (p *Proxy) record(op string) Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls[op]++
+	p.inflight++
+	if p.inflight > p.peak {
+		p.peak = p.inflight
+	}
+	for _, rule := range p.opts.Rules {
+		if rule.Operation != "" && rule.Operation != op {
+			continue
+		}
+		if len(rule.Faults) == 0 || p.rnd.Float64() >= rule.Rate {
+			return ""
+		}
+		f := rule.Faults[p.rnd.IntN(len(rule.Faults))]
+		p.faults[op+":"+string(f)]++
+		return f
+	}
+	return ""
+}
+
+func (p *Proxy) done() {
+	p.mu.Lock()
+	p.inflight--
+	p.mu.Unlock()
+}
+
+// Calls returns the number of calls per operation so far.
+func (p *Proxy) Calls() map[string]int { return p.snapshot(p.calls) }
+
+// Faults returns the number of injected faults per "operation:fault".
+func (p *Proxy) Faults() map[string]int { return p.snapshot(p.faults) }
+
+// Total returns the total number of calls so far.
+func (p *Proxy) Total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.calls {
+		n += c
+	}
+	return n
+}
+
+// Peak returns the largest number of calls that were in flight at once.
+func (p *Proxy) Peak() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}
+
+// Reset clears the counters.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = map[string]int{}
+	p.faults = map[string]int{}
+	p.peak = 0
+}
+
+// SetRules replaces the fault rules (for example to stop injecting).
+func (p *Proxy) SetRules(rules []Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.opts.Rules = rules
+}
+
+// Operations returns the sorted operation names seen so far.
+func (p *Proxy) Operations() []string {
+	m := p.Calls()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *Proxy) snapshot(m map[string]int) map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// writeError answers in the error shape of the request's protocol, so the
+// SDK classifies it (throttle, 5xx) exactly as it would a real one.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if r.Header.Get("X-Amz-Target") != "" {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-ErrorType", code)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml")
+	if strings.HasPrefix(Operation(r), "s3:") {
+		if code == "ThrottlingException" {
+			code, status = "SlowDown", http.StatusServiceUnavailable
+		}
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `<Error><Code>%s</Code><Message>%s</Message><RequestId>injected</RequestId></Error>`, code, msg)
+		return
+	}
+	if code == "ThrottlingException" {
+		code = "Throttling"
+	}
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>injected</RequestId></ErrorResponse>`, code, msg)
+}

@@ -1,0 +1,38 @@
+package compliance
+
+// Grant is what a key policy must allow so that a set of trails can
+// encrypt with the key and their readers can decrypt the logs. Merge adds
+// it to a policy under trailguard's own statement Sids.
+type Grant struct {
+	// Partition of the trails ("aws", "aws-cn", "aws-us-gov").
+	Partition string `json:"partition"`
+	// TrailARNs become the aws:SourceArn values of the encrypt and
+	// describe statements.
+	TrailARNs []string `json:"trails"`
+	// Accounts are the trail owner accounts (the management account for an
+	// organization trail): the encrypt statement's
+	// kms:EncryptionContext:aws:cloudtrail:arn patterns.
+	Accounts []string `json:"accounts"`
+	// ReaderAccounts are accounts whose principals may decrypt log files.
+	ReaderAccounts []string `json:"reader_accounts,omitempty"`
+	// Readers are explicit principal ARNs that may decrypt log files.
+	Readers []string `json:"readers,omitempty"`
+
+	// KeyARN is the key whose policy receives the grant. Merge uses it as
+	// the Resource of the requests it checks for an explicit Deny; when
+	// empty it uses a placeholder key ARN, so a Deny naming one specific
+	// key is then not seen. Optional; the planner sets it.
+	KeyARN string `json:"key,omitempty"`
+	// Deliveries say where each trail writes its log files, so Merge
+	// checks the requests CloudTrail and S3 really make (object ARN,
+	// kms:ViaService). Optional; Needs sets it.
+	Deliveries []Delivery `json:"deliveries,omitempty"`
+}
+
+// Delivery is where one trail writes its log files.
+type Delivery struct {
+	TrailARN     string `json:"trail"`
+	Bucket       string `json:"bucket"`
+	Prefix       string `json:"prefix,omitempty"`
+	BucketRegion string `json:"bucket_region"`
+}

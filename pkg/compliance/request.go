@@ -1,0 +1,163 @@
+package compliance
+
+import (
+	"strings"
+
+	"github.com/trailguard/trailguard/pkg/policy"
+)
+
+// CloudTrailService is the service principal CloudTrail uses with the key.
+const CloudTrailService = "cloudtrail.amazonaws.com"
+
+// Condition keys of the requests CloudTrail, S3 and readers present.
+const (
+	ctxTrailARN     = "kms:EncryptionContext:aws:cloudtrail:arn"
+	ctxObjectARN    = "kms:EncryptionContext:aws:s3:arn"
+	ctxContextKeys  = "kms:EncryptionContextKeys"
+	ctxSourceARN    = "aws:SourceArn"
+	ctxSourceAcct   = "aws:SourceAccount"
+	ctxCallerAcct   = "kms:CallerAccount"
+	ctxViaService   = "kms:ViaService"
+	ctxPrincipalARN = "aws:PrincipalArn"
+	ctxPrincipalAcc = "aws:PrincipalAccount"
+	ctxPrincipalSvc = "aws:PrincipalServiceName"
+	ctxPrincipalIsS = "aws:PrincipalIsAWSService"
+	ctxPrincipalTyp = "aws:PrincipalType"
+)
+
+// check is one request a compliant key policy must allow.
+type check struct {
+	// rule fails when the request is not allowed.
+	rule Rule
+	// who and what describe the request in a finding's detail.
+	who, what string
+	trail     string
+	req       policy.Request
+}
+
+// grantChecks returns the requests the grant exists for: for every trail,
+// CloudTrail's GenerateDataKey and DescribeKey, and a Decrypt through S3 by
+// every reader account (asked as its root principal) and every reader ARN.
+func grantChecks(g Grant) []check {
+	var out []check
+	for _, trail := range g.TrailARNs {
+		t, ok := parseTrailARN(trail)
+		if !ok {
+			continue
+		}
+		var d Delivery
+		for _, cand := range g.Deliveries {
+			if cand.TrailARN == trail {
+				d = cand
+				break
+			}
+		}
+		resource := g.KeyARN
+		if resource == "" {
+			region := d.BucketRegion
+			if region == "" {
+				region = t.Region
+			}
+			resource = "arn:" + t.Partition + ":kms:" + region + ":" + t.Account + ":key/00000000-0000-0000-0000-000000000000"
+		}
+		object := objectARN(t, d)
+
+		encrypt := map[string][]string{
+			ctxTrailARN:     {trail},
+			ctxContextKeys:  {"aws:cloudtrail:arn", "aws:s3:arn"},
+			ctxSourceARN:    {trail},
+			ctxSourceAcct:   {t.Account},
+			ctxPrincipalSvc: {CloudTrailService},
+			ctxPrincipalIsS: {"true"},
+		}
+		if object != "" {
+			encrypt[ctxObjectARN] = []string{object}
+		}
+		out = append(out,
+			check{rule: KeyPolicyNoEncrypt, who: CloudTrailService, what: "kms:GenerateDataKey", trail: trail, req: policy.Request{
+				Caller: policy.Caller{Service: CloudTrailService}, Action: "kms:GenerateDataKey", Resource: resource, Context: encrypt,
+			}},
+			check{rule: KeyPolicyNoDescribe, who: CloudTrailService, what: "kms:DescribeKey", trail: trail, req: policy.Request{
+				Caller: policy.Caller{Service: CloudTrailService}, Action: "kms:DescribeKey", Resource: resource,
+				Context: map[string][]string{
+					ctxSourceARN: {trail}, ctxSourceAcct: {t.Account},
+					ctxPrincipalSvc: {CloudTrailService}, ctxPrincipalIsS: {"true"},
+				},
+			}},
+		)
+
+		decrypt := func(caller, account string, explicit bool) check {
+			ctx := map[string][]string{
+				ctxTrailARN:     {trail},
+				ctxContextKeys:  {"aws:cloudtrail:arn", "aws:s3:arn"},
+				ctxCallerAcct:   {account},
+				ctxPrincipalAcc: {account},
+				ctxPrincipalIsS: {"false"},
+			}
+			if object != "" {
+				ctx[ctxObjectARN] = []string{object}
+			}
+			if d.BucketRegion != "" {
+				ctx[ctxViaService] = []string{"s3." + d.BucketRegion + ".amazonaws.com"}
+			}
+			if explicit {
+				// aws:PrincipalArn of a role's session is the role ARN.
+				ctx[ctxPrincipalARN] = []string{caller}
+				if typ := principalType(caller); typ != "" {
+					ctx[ctxPrincipalTyp] = []string{typ}
+				}
+			}
+			return check{rule: KeyPolicyNoReaderDecrypt, who: caller, what: "kms:Decrypt", trail: trail, req: policy.Request{
+				Caller: policy.Caller{ARN: caller}, Action: "kms:Decrypt", Resource: resource, Context: ctx,
+			}}
+		}
+		for _, acct := range g.ReaderAccounts {
+			if validAccount(acct) {
+				out = append(out, decrypt(rootARN(t.Partition, acct), acct, false))
+			}
+		}
+		for _, reader := range g.Readers {
+			if r, ok := parsePrincipalARN(reader); ok {
+				out = append(out, decrypt(reader, r.Account, true))
+			}
+		}
+	}
+	return out
+}
+
+// principalType is the aws:PrincipalType of requests made by the principal
+// ARN p ("" when unknown). The account root ARN that stands for a whole
+// account has none: its principals are of every type.
+func principalType(p string) string {
+	a, ok := parsePrincipalARN(p)
+	if !ok {
+		return ""
+	}
+	switch {
+	case a.Service == "iam" && a.Resource == "root":
+		return "Account"
+	case a.Service == "iam" && strings.HasPrefix(a.Resource, "user/"):
+		return "User"
+	case a.Service == "iam" && strings.HasPrefix(a.Resource, "role/"),
+		a.Service == "sts" && strings.HasPrefix(a.Resource, "assumed-role/"):
+		return "AssumedRole"
+	case a.Service == "sts" && strings.HasPrefix(a.Resource, "federated-user/"):
+		return "FederatedUser"
+	}
+	return ""
+}
+
+// objectARN is the ARN of a representative log file of trail t delivered as
+// d: arn:PARTITION:s3:::BUCKET/PREFIX/AWSLogs/ACCOUNT/CloudTrail/REGION/...
+// It is "" when the bucket is unknown.
+func objectARN(t arn, d Delivery) string {
+	if d.Bucket == "" {
+		return ""
+	}
+	key := "AWSLogs/" + t.Account + "/CloudTrail/" + t.Region + "/2025/01/01/" +
+		t.Account + "_CloudTrail_" + t.Region + "_20250101T0000Z_trailguard.json.gz"
+	if d.Prefix != "" {
+		key = d.Prefix + "/" + key
+	}
+	return "arn:" + t.Partition + ":s3:::" + d.Bucket + "/" + key
+}

@@ -1,0 +1,45 @@
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// function is a deployed function as an EventBridge rule invokes it: it
+// handles the delivered event and returns its report, whose JSON form is
+// {"results": [...]} (CONTRACTS.md).
+type function func(ctx context.Context, raw json.RawMessage) (any, error)
+
+// result is one item of a report's "results", as the handlers write it.
+type result struct {
+	Trail    string `json:"trail"`
+	Account  string `json:"account"`
+	Region   string `json:"region"`
+	Findings []struct {
+		Rule       string `json:"rule"`
+		Detail     string `json:"detail"`
+		Actionable bool   `json:"actionable"`
+	} `json:"findings"`
+	Actions []struct {
+		Action  string `json:"action"`
+		Target  string `json:"target"`
+		Outcome string `json:"outcome"`
+	} `json:"actions"`
+}
+
+// decodeReport reads a handler's report through its JSON form, the
+// contract of the handlers' output, and returns its results.
+func decodeReport(report any) ([]result, error) {
+	b, err := json.Marshal(report)
+	if err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	var env struct {
+		Results []result `json:"results"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("decode report: %w", err)
+	}
+	return env.Results, nil
+}

@@ -1,0 +1,9 @@
+// Package motoserver starts and stops a local moto server, an AWS
+// emulator, on 127.0.0.1 for tests and the demo, and builds AWS SDK
+// configurations and environments that point at it.
+//
+// moto_server must be on PATH (pip install "moto[server]==5.2.1"). Each
+// server runs in its own process group on a free port; Stop kills the
+// group. Tests use ForTest, which skips with a visible reason when
+// moto_server is missing and fails instead when CI=true.
+package motoserver
