@@ -33,6 +33,30 @@ var orgContext = map[string]any{
 	"memberRegions":         "us-east-1,eu-west-1",
 }
 
+// testReaders are the readers of customContext.
+var testReaders = []any{"arn:aws:iam::" + testAccount + ":role/Auditor", "arn:aws:iam::333333333333:root"}
+
+// customContext changes every account-mode setting from its default.
+var customContext = map[string]any{
+	"mode":     "report",
+	"readers":  testReaders,
+	"regions":  "us-east-1, eu-west-1",
+	"schedule": "rate(2 hours)",
+	// 0: leave the functions' concurrency unreserved.
+	"reservedConcurrency": "0",
+}
+
+// envContext is organization mode pinned to an account and Region.
+var envContext = map[string]any{
+	"account":               "123456789012",
+	"region":                "eu-west-1",
+	"organization":          true,
+	"managementAccount":     "123456789012",
+	"organizationId":        "o-abcdefghij",
+	"organizationalUnitIds": "r-ab12",
+	"memberRegions":         "eu-west-1",
+}
+
 var (
 	// assetDir holds a dummy bootstrap per function, so no test needs a
 	// build.
@@ -74,6 +98,10 @@ func TestMain(m *testing.M) {
 				}
 			}
 		}()
+		// jsii's Node.js end-of-life banner would fill every test log.
+		if os.Getenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION") == "" {
+			os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+		}
 		// Offline: nothing may try to reach AWS.
 		for _, k := range []string{"CDK_CONTEXT_JSON", "CDK_OUTDIR", "CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"} {
 			os.Unsetenv(k)

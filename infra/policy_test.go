@@ -72,7 +72,7 @@ func deployedKey(policy string) compliance.Key {
 }
 
 func TestBaselineKeyPolicyPassesEvaluator(t *testing.T) {
-	readers := []string{"arn:aws:iam::" + testAccount + ":role/Auditor", "arn:aws:iam::333333333333:role/SecurityReader"}
+	readers := strs(testReaders)
 	cases := []struct {
 		name      string
 		overrides map[string]any
@@ -80,7 +80,7 @@ func TestBaselineKeyPolicyPassesEvaluator(t *testing.T) {
 		config    compliance.Config
 	}{
 		{"account", nil, false, compliance.Config{ExemptTag: DefaultExemptTag}},
-		{"account with readers", map[string]any{"readers": readers}, false, compliance.Config{ExemptTag: DefaultExemptTag, Readers: readers}},
+		{"account with readers", customContext, false, compliance.Config{ExemptTag: DefaultExemptTag, Readers: readers}},
 		{"member account", orgContext, true, compliance.Config{ExemptTag: DefaultExemptTag}},
 	}
 	for _, tc := range cases {

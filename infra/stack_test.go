@@ -107,12 +107,8 @@ func TestEnvironment(t *testing.T) {
 			noRole: true,
 		},
 		{
-			name: "report mode with readers and Regions",
-			overrides: map[string]any{
-				"mode":    "report",
-				"readers": []any{"arn:aws:iam::111111111111:role/Auditor", "arn:aws:iam::333333333333:root"},
-				"regions": "us-east-1, eu-west-1",
-			},
+			name:      "report mode with readers and Regions",
+			overrides: customContext,
 			want: map[string]string{
 				"TRAILGUARD_MODE":       "report",
 				"TRAILGUARD_KEY_ALIAS":  "alias/trailguard-cloudtrail",
@@ -228,8 +224,13 @@ func TestRules(t *testing.T) {
 	})
 }
 
-func TestScheduleFromContext(t *testing.T) {
-	s := synth(t, map[string]any{"schedule": "rate(2 hours)"})
+func TestScheduleAndConcurrencyFromContext(t *testing.T) {
+	s := synth(t, customContext)
+	for name, id := range functionIDs(t, s.json) {
+		if rc, has := props(s.json["Resources"].(map[string]any)[id].(map[string]any))["ReservedConcurrentExecutions"]; has {
+			t.Errorf("%s: ReservedConcurrentExecutions = %v with reservedConcurrency=0, want unset", name, rc)
+		}
+	}
 	rules := rulesTo(s, functionIDs(t, s.json)[Sweeper])
 	for _, r := range rules {
 		if got := props(r)["ScheduleExpression"]; got != "rate(2 hours)" {
@@ -533,6 +534,9 @@ func TestNagNoErrors(t *testing.T) {
 	}{
 		{"account", nil},
 		{"organization", orgContext},
+		// With an explicit environment the CDK renders some values as
+		// literals; the suppressions must still match.
+		{"explicit environment", envContext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := synth(t, tc.overrides)

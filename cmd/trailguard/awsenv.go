@@ -23,14 +23,14 @@ var errNoRegion = errors.New("no AWS Region: set AWS_REGION (or a region in your
 // AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
 // AWS_ENDPOINT_URL, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE,
 // AWS_EC2_METADATA_DISABLED) through getenv first, so that tests can set
-// them without touching the process environment. It then retrieves the
+// them without touching the process environment. fallbackRegion is used
+// when neither the environment nor the profile names a Region. It then
+// retrieves the
 // credentials once, so that missing credentials are reported before any
 // call, as errNoCredentials.
-func loadAWS(ctx context.Context, getenv func(string) string, region string) (aws.Config, error) {
+func loadAWS(ctx context.Context, getenv func(string) string, fallbackRegion string) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	switch {
-	case region != "":
-		opts = append(opts, awsconfig.WithRegion(region))
 	case getenv("AWS_REGION") != "":
 		opts = append(opts, awsconfig.WithRegion(getenv("AWS_REGION")))
 	case getenv("AWS_DEFAULT_REGION") != "":
@@ -60,6 +60,9 @@ func loadAWS(ctx context.Context, getenv func(string) string, region string) (aw
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = fallbackRegion
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, errNoRegion

@@ -35,6 +35,8 @@ type result struct {
 	Region   string    `json:"region"`
 	Findings []finding `json:"findings"`
 	Actions  []action  `json:"actions"`
+	Alerts   []string  `json:"alerts"`
+	Error    string    `json:"error"`
 
 	raw json.RawMessage
 }
@@ -106,8 +108,9 @@ func sortResults(rs []result) {
 }
 
 // writeJSON writes {"results": [...]} with each result as the library
-// wrote it, indented.
-func writeJSON(w io.Writer, rs []result) error {
+// wrote it, indented, and the report's errors not tied to a trail under
+// "errors" when there are any: the handlers' output shape.
+func writeJSON(w io.Writer, rs []result, errs []string) error {
 	var b bytes.Buffer
 	b.WriteString(`{"results":[`)
 	for i, r := range rs {
@@ -116,7 +119,16 @@ func writeJSON(w io.Writer, rs []result) error {
 		}
 		b.Write(r.raw)
 	}
-	b.WriteString("]}")
+	b.WriteString("]")
+	if len(errs) > 0 {
+		e, err := json.Marshal(errs)
+		if err != nil {
+			return fmt.Errorf("write JSON: %w", err)
+		}
+		b.WriteString(`,"errors":`)
+		b.Write(e)
+	}
+	b.WriteString("}")
 	var out bytes.Buffer
 	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
@@ -126,8 +138,17 @@ func writeJSON(w io.Writer, rs []result) error {
 	return err
 }
 
+// view is what a table shows: a scan, a fix plan or an applied fix.
+type view int
+
+const (
+	viewScan view = iota
+	viewPlan
+	viewApply
+)
+
 // status is the one-word state of a result.
-func (r result) status(apply bool) string {
+func (r result) status(v view) string {
 	var failed, planned, updated bool
 	for _, a := range r.Actions {
 		switch a.Outcome {
@@ -140,13 +161,15 @@ func (r result) status(apply bool) string {
 		}
 	}
 	switch {
+	case r.Error != "" && len(r.Findings) == 0:
+		return "ERROR"
 	case failed:
 		return "FAILED"
 	case len(r.Findings) == 0:
 		return "compliant"
-	case apply && updated && r.allFixed():
+	case v == viewApply && updated && r.allFixed():
 		return "fixed"
-	case planned:
+	case v == viewPlan && planned:
 		return "fix planned"
 	}
 	return "NON-COMPLIANT"
@@ -155,6 +178,9 @@ func (r result) status(apply bool) string {
 // allFixed reports whether every finding was actionable and every action
 // succeeded.
 func (r result) allFixed() bool {
+	if r.Error != "" {
+		return false
+	}
 	for _, f := range r.Findings {
 		if !f.Actionable {
 			return false
@@ -185,7 +211,7 @@ func (s style) status(text string) string {
 	case "fix planned":
 		return s.paint("33", text) // yellow
 	}
-	return s.paint("1;31", text) // bold red
+	return s.paint("1;31", text) // bold red: NON-COMPLIANT, FAILED, ERROR
 }
 
 func (s style) outcome(text string) string {
@@ -201,8 +227,9 @@ func (s style) outcome(text string) string {
 }
 
 // writeTable writes results as a table: trail, Region, status, findings
-// (and actions with withActions), then a summary line.
-func writeTable(w io.Writer, rs []result, withActions, apply bool, st style) error {
+// (and the actions of a fix), then a summary line.
+func writeTable(w io.Writer, rs []result, v view, st style) error {
+	withActions := v != viewScan
 	accounts := map[string]bool{}
 	for _, r := range rs {
 		accounts[r.Account] = true
@@ -238,7 +265,7 @@ func writeTable(w io.Writer, rs []result, withActions, apply bool, st style) err
 		if len(fs) == 0 {
 			fs = []string{"-"}
 		}
-		row = append(row, trailName(r.Trail), r.Region, st.status(r.status(apply)), strings.Join(fs, "\n"))
+		row = append(row, trailName(r.Trail), r.Region, st.status(r.status(v)), strings.Join(fs, "\n"))
 		if withActions {
 			var as []string
 			for _, a := range r.Actions {
@@ -258,13 +285,13 @@ func writeTable(w io.Writer, rs []result, withActions, apply bool, st style) err
 			return fmt.Errorf("write table: %w", err)
 		}
 	}
-	_, err := fmt.Fprintln(w, summary(rs, apply))
+	_, err := fmt.Fprintln(w, summary(rs, v))
 	return err
 }
 
 // summary is the line under the table, e.g. "3 trails: 1 compliant, 2
 // with findings (4 findings)".
-func summary(rs []result, apply bool) string {
+func summary(rs []result, v view) string {
 	if len(rs) == 0 {
 		return "no trails found"
 	}
@@ -287,13 +314,27 @@ func summary(rs []result, apply bool) string {
 			}
 		}
 	}
+	if v == viewApply {
+		var fixed int
+		for _, r := range rs {
+			if len(r.Findings) > 0 && r.allFixed() {
+				fixed++
+			}
+		}
+		s := fmt.Sprintf("%d %s: %d already compliant, %d fixed, %d still with findings; %d %s applied",
+			len(rs), plural(len(rs), "trail", "trails"), compliant, fixed, nonCompliant-fixed, updated, plural(updated, "action", "actions"))
+		if failed > 0 {
+			s += fmt.Sprintf(", %d failed", failed)
+		}
+		return s
+	}
 	s := fmt.Sprintf("%d %s: %d compliant, %d with findings (%d %s)",
 		len(rs), plural(len(rs), "trail", "trails"), compliant, nonCompliant, findings, plural(findings, "finding", "findings"))
 	switch {
-	case planned > 0:
+	case v == viewScan && planned > 0:
+		s += "; run `trailguard fix` to see the plan"
+	case v == viewPlan && planned > 0:
 		s += fmt.Sprintf("; %d %s planned: run `trailguard fix --apply` to apply", planned, plural(planned, "action", "actions"))
-	case apply:
-		s += fmt.Sprintf("; %d %s applied", updated, plural(updated, "action", "actions"))
 	}
 	if failed > 0 {
 		s += fmt.Sprintf(", %d failed", failed)

@@ -234,14 +234,18 @@ func wantedStatements(g Grant) []wanted {
 	if len(g.TrailARNs) > 0 {
 		out = append(out,
 			wanted{SidCloudTrailEncrypt, func(ex *policy.Statement) policy.Statement {
-				return ownStatement(SidCloudTrailEncrypt, "Service", []string{CloudTrailService}, []string{"kms:GenerateDataKey*"}, policy.Condition{
-					"StringLike":   {ctxTrailARN: sortedSet(condValues(ex, "StringLike", ctxTrailARN), patterns)},
-					"StringEquals": {ctxSourceARN: sortedSet(condValues(ex, "StringEquals", ctxSourceARN), g.TrailARNs)},
-				})
+				cond := policy.Condition{"StringLike": {ctxTrailARN: sortedSet(condValues(ex, "StringLike", ctxTrailARN), patterns)}}
+				op, arns := sourceARNs(ex, g.TrailARNs)
+				if cond[op] == nil {
+					cond[op] = map[string][]string{}
+				}
+				cond[op][ctxSourceARN] = arns
+				return ownStatement(SidCloudTrailEncrypt, "Service", []string{CloudTrailService}, []string{"kms:GenerateDataKey*"}, cond)
 			}},
 			wanted{SidCloudTrailDescribe, func(ex *policy.Statement) policy.Statement {
+				op, arns := sourceARNs(ex, g.TrailARNs)
 				return ownStatement(SidCloudTrailDescribe, "Service", []string{CloudTrailService}, []string{"kms:DescribeKey"}, policy.Condition{
-					"StringEquals": {ctxSourceARN: sortedSet(condValues(ex, "StringEquals", ctxSourceARN), g.TrailARNs)},
+					op: {ctxSourceARN: arns},
 				})
 			}},
 		)
@@ -262,6 +266,43 @@ func wantedStatements(g Grant) []wanted {
 		}})
 	}
 	return out
+}
+
+// sourceARNs returns the aws:SourceArn values trailguard's statement must
+// carry: every value the existing statement ex has under StringEquals,
+// StringLike, ArnEquals or ArnLike, plus the trails of the grant that no
+// existing pattern already matches; and the operator to write them under:
+// StringLike when any value is a pattern (a literal ARN under StringLike
+// matches exactly itself, so moving values there never narrows the grant),
+// else StringEquals. A statement deployed with an account-wide pattern
+// (arn:aws:cloudtrail:*:111111111111:trail/*) thus keeps covering every
+// trail of the account.
+func sourceARNs(ex *policy.Statement, trails []string) (op string, vals []string) {
+	var have []string
+	for _, o := range []string{"StringEquals", "StringLike", "ArnEquals", "ArnLike"} {
+		have = append(have, condValues(ex, o, ctxSourceARN)...)
+	}
+	vals = append(vals, have...)
+	for _, t := range trails {
+		covered := false
+		for _, h := range have {
+			if policy.Like(h, t) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			vals = append(vals, t)
+		}
+	}
+	op = "StringEquals"
+	for _, v := range vals {
+		if strings.ContainsAny(v, "*?") {
+			op = "StringLike"
+			break
+		}
+	}
+	return op, sortedSet(vals)
 }
 
 // ownStatement builds one of trailguard's Allow statements in code (Raw is

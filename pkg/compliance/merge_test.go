@@ -429,3 +429,42 @@ func TestGrantChecksUsePartitionAndDelivery(t *testing.T) {
 		t.Errorf("reader decrypt request %+v", reader)
 	}
 }
+
+// A key deployed with account-wide statements (the CDK baseline key uses
+// StringLike aws:SourceArn arn:...:trail/* because trails are not known at
+// deploy time) must keep covering every trail of the account when Merge
+// rebuilds trailguard's statements for one trail.
+func TestMergeKeepsAccountWideSourceArn(t *testing.T) {
+	const deployed = `{"Version":"2012-10-17","Statement":[
+ {"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"kms:*","Resource":"*"},
+ {"Sid":"TrailguardCloudTrailEncrypt","Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"kms:GenerateDataKey*","Resource":"*",
+  "Condition":{"StringLike":{"kms:EncryptionContext:aws:cloudtrail:arn":"arn:aws:cloudtrail:*:111111111111:trail/*","aws:SourceArn":"arn:aws:cloudtrail:*:111111111111:trail/*"}}},
+ {"Sid":"TrailguardCloudTrailDescribe","Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"kms:DescribeKey","Resource":"*",
+  "Condition":{"StringLike":{"aws:SourceArn":"arn:aws:cloudtrail:*:111111111111:trail/*"}}}]}`
+	s := testState(t, "")
+	s.Key.Policy = deployed
+	other := s
+	other.Trail.Name, other.Trail.ARN = "Other", "arn:aws:cloudtrail:us-east-2:111111111111:trail/Other"
+	if fs := PolicyFindings(*s.Key, other, Config{}); len(fs) != 0 {
+		t.Fatalf("deployed policy should already serve Other: %v", ruleList(fs))
+	}
+	// Fixing one trail with an extra reader rebuilds trailguard's statements.
+	merged, changed, err := Merge(deployed, GrantFor(*s.Key, s, Config{Readers: []string{bob}}))
+	if err != nil || !changed {
+		t.Fatalf("Merge: changed %v, err %v", changed, err)
+	}
+	k := *s.Key
+	k.Policy = merged
+	for _, st := range []State{s, other} {
+		if fs := PolicyFindings(k, st, Config{}); len(fs) != 0 {
+			t.Errorf("after merge, %s: %v (the account-wide grant shrank)", st.Trail.Name, ruleList(fs))
+		}
+	}
+	enc := mustParse(t, merged).Statements[1]
+	if got := condValues(&enc, "StringLike", ctxSourceARN); !slices.Equal(got, []string{"arn:aws:cloudtrail:*:111111111111:trail/*"}) {
+		t.Errorf("encrypt SourceArn = %v: a trail the pattern covers must not be added", got)
+	}
+	if _, changed, err := Merge(merged, GrantFor(*s.Key, s, Config{Readers: []string{bob}})); err != nil || changed {
+		t.Fatalf("second merge: changed %v, err %v", changed, err)
+	}
+}

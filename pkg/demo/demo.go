@@ -86,18 +86,21 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	logOut := io.Discard
-	if opts.Verbose {
-		logOut = opts.Log
-		if logOut == nil {
-			logOut = w
-		}
-	}
-	d, err := newDemo(ctx, p, base, slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		return err
-	}
+	d := newDemo(p, base, handlerLogger(w, opts))
 	return d.run(ctx)
+}
+
+// handlerLogger returns the handlers' logger: JSON to opts.Log (default w)
+// when opts.Verbose, else discarded.
+func handlerLogger(w io.Writer, opts Options) *slog.Logger {
+	if !opts.Verbose {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	out := opts.Log
+	if out == nil {
+		out = w
+	}
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // demo is one run of the scenario.
@@ -123,7 +126,7 @@ type demo struct {
 }
 
 // newDemo builds the world, the router and the handlers.
-func newDemo(ctx context.Context, p *printer, base aws.Config, log *slog.Logger) (*demo, error) {
+func newDemo(p *printer, base aws.Config, log *slog.Logger) *demo {
 	cfgFor := func(region string) aws.Config {
 		c := base.Copy()
 		c.Region = region
@@ -148,12 +151,8 @@ func newDemo(ctx context.Context, p *printer, base aws.Config, log *slog.Logger)
 			p.printf("  %-10s   pattern %s", "", pattern)
 		},
 	}
-	fns, err := newFunctions(ctx, cfgFor(HomeRegion), d.cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	d.fns = fns
-	return d, nil
+	d.fns = newFunctions(cfgFor(HomeRegion), d.cfg, log)
+	return d
 }
 
 // run runs the scenario's steps.
@@ -362,11 +361,20 @@ func (d *demo) deliver(ctx context.Context, calls []call) error {
 		}{c, 0})
 	}
 	var unmatched []string
+	count := map[string]int{}
 	flushUnmatched := func() {
-		if len(unmatched) > 0 {
-			d.p.printf("  %s: no rule matches, not delivered", strings.Join(unmatched, ", "))
-			unmatched = nil
+		if len(unmatched) == 0 {
+			return
 		}
+		var names []string
+		for _, u := range unmatched {
+			if n := count[u]; n > 1 {
+				u = fmt.Sprintf("%s x%d", u, n)
+			}
+			names = append(names, u)
+		}
+		d.p.printf("  (no rule matches, not delivered: %s)", strings.Join(names, ", "))
+		unmatched, count = nil, map[string]int{}
 	}
 	for len(queue) > 0 {
 		item := queue[0]
@@ -376,7 +384,11 @@ func (d *demo) deliver(ctx context.Context, calls []call) error {
 			return err
 		}
 		if len(got) == 0 {
-			unmatched = append(unmatched, d.describeCall(item.c))
+			name := strings.TrimPrefix(item.c.Source, "aws.") + ":" + item.c.EventName
+			if count[name] == 0 {
+				unmatched = append(unmatched, name)
+			}
+			count[name]++
 			continue
 		}
 		flushUnmatched()
@@ -400,7 +412,7 @@ func (d *demo) deliver(ctx context.Context, calls []call) error {
 				d.problems = append(d.problems, fmt.Sprintf("%s on %s: %v", dl.Function, d.describeCall(item.c), err))
 				continue
 			}
-			for _, own := range d.showReport(results) {
+			for _, own := range d.showReport(ctx, results) {
 				if item.gen+1 > maxGenerations {
 					d.problems = append(d.problems, fmt.Sprintf("trailguard still changes %s after %d rounds of its own events", own, maxGenerations))
 					continue
@@ -418,7 +430,7 @@ func (d *demo) deliver(ctx context.Context, calls []call) error {
 
 // showReport prints a handler's report and returns the calls trailguard
 // made (actions "updated"), which CloudTrail records as events too.
-func (d *demo) showReport(results []result) []call {
+func (d *demo) showReport(ctx context.Context, results []result) []call {
 	if len(results) == 0 {
 		d.p.printf("      (no trail to reconcile)")
 	}
@@ -433,9 +445,12 @@ func (d *demo) showReport(results []result) []call {
 		if len(rules) > 0 {
 			status = strings.Join(rules, ", ")
 		}
-		d.p.printf("      %s: %s", d.name(r.Trail), status)
 		if len(r.Actions) == 0 && len(rules) == 0 {
-			continue
+			status += ", nothing to do"
+		}
+		d.p.printf("      %s: %s", d.name(r.Trail), status)
+		if r.Error != "" {
+			d.p.printf("        error: %s", r.Error)
 		}
 		for _, a := range r.Actions {
 			d.p.printf("        %-18s %-34s %s", a.Action, d.name(a.Target), a.Outcome)
@@ -450,7 +465,7 @@ func (d *demo) showReport(results []result) []call {
 			}
 			kmsKeyID := ""
 			if a.Action == "UpdateTrail" {
-				kmsKeyID = d.trailKey(a.Target)
+				kmsKeyID = d.trailKey(ctx, a.Target)
 			}
 			if c, ok := ownCall(a.Action, a.Target, kmsKeyID); ok {
 				own = append(own, c)
@@ -462,10 +477,10 @@ func (d *demo) showReport(results []result) []call {
 
 // trailKey returns the key a trail uses now, as far as the demo knows
 // ("" when it cannot tell): for the event of trailguard's UpdateTrail.
-func (d *demo) trailKey(trail string) string {
+func (d *demo) trailKey(ctx context.Context, trail string) string {
 	for _, s := range d.scenarios {
 		if s.TrailARN == trail || s.Trail == trail {
-			st, err := d.w.observe(context.Background(), HomeRegion, s.Trail, d.cfg.KeyAlias)
+			st, err := d.w.observe(ctx, HomeRegion, s.Trail, d.cfg.KeyAlias)
 			if err == nil {
 				return st.Trail.KMSKeyID
 			}
@@ -522,7 +537,7 @@ func (d *demo) verdict(ctx context.Context) error {
 		}
 		fs := compliance.Evaluate(st, d.cfg.Compliance())
 		if len(fs) == 0 {
-			d.p.printf("  ok    %-22s compliant (key %s)", s.Trail, d.name(st.Trail.KMSKeyID))
+			d.p.printf("  ok    %-22s compliant, encrypted with %s", s.Trail, d.name(st.Trail.KMSKeyID))
 			continue
 		}
 		var rules []string

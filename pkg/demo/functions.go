@@ -4,6 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/handler"
+	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 
 // function is a deployed function as an EventBridge rule invokes it: it
@@ -26,6 +33,7 @@ type result struct {
 		Target  string `json:"target"`
 		Outcome string `json:"outcome"`
 	} `json:"actions"`
+	Error string `json:"error"`
 }
 
 // decodeReport reads a handler's report through its JSON form, the
@@ -42,4 +50,17 @@ func decodeReport(report any) ([]result, error) {
 		return nil, fmt.Errorf("decode report: %w", err)
 	}
 	return env.Results, nil
+}
+
+// newFunctions builds the functions the demo's rules deliver to: the real
+// handlers of trail-remediator and key-remediator over one reconciler, as
+// functions/*/main.go builds them at cold start.
+func newFunctions(base aws.Config, c config.Config, log *slog.Logger) map[string]function {
+	r := reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account))
+	trail := handler.TrailHandler{Reconciler: r, Logger: log}
+	key := handler.KeyHandler{Reconciler: r, Logger: log}
+	return map[string]function{
+		trailFunction: func(ctx context.Context, raw json.RawMessage) (any, error) { return trail.Handle(ctx, raw) },
+		keyFunction:   func(ctx context.Context, raw json.RawMessage) (any, error) { return key.Handle(ctx, raw) },
+	}
 }

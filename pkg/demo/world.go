@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -129,7 +130,13 @@ func (w *world) createBucket(ctx context.Context, scenario, region, name string)
 // createKey creates a symmetric customer managed key in region with the
 // given policy ("" for KMS's default policy) and returns its ARN.
 func (w *world) createKey(ctx context.Context, scenario, region, description, policyJSON string) (string, error) {
-	in := &kms.CreateKeyInput{Description: aws.String(description)}
+	// KeyUsage and KeySpec are the defaults, given explicitly: moto 5.2.1
+	// leaves KeyUsage out of DescribeKey when CreateKey did not name it.
+	in := &kms.CreateKeyInput{
+		Description: aws.String(description),
+		KeyUsage:    kmstypes.KeyUsageTypeEncryptDecrypt,
+		KeySpec:     kmstypes.KeySpecSymmetricDefault,
+	}
 	req := map[string]any{
 		"description": description, "keyUsage": "ENCRYPT_DECRYPT", "keySpec": "SYMMETRIC_DEFAULT",
 		"origin": "AWS_KMS", "bypassPolicyLockoutSafetyCheck": false, "multiRegion": false,
@@ -180,12 +187,16 @@ func (w *world) putKeyPolicy(ctx context.Context, scenario, keyARN, policyJSON s
 // scheduleKeyDeletion schedules the key's deletion in days days.
 func (w *world) scheduleKeyDeletion(ctx context.Context, scenario, keyARN string, days int32) error {
 	region := arnRegion(keyARN)
-	out, err := w.in(region).KMS.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(keyARN), PendingWindowInDays: aws.Int32(days)})
+	// The key id, not the ARN: moto 5.2.1 answers HTTP 500 to
+	// ScheduleKeyDeletion (and DisableKey, EnableKey, CancelKeyDeletion)
+	// given a key ARN; AWS accepts both.
+	keyID := arnResource(keyARN)
+	out, err := w.in(region).KMS.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(keyID), PendingWindowInDays: aws.Int32(days)})
 	if err != nil {
 		return fmt.Errorf("schedule deletion of %s: %w", keyARN, err)
 	}
 	w.record(call{Source: sourceKMS, EventName: "ScheduleKeyDeletion", Region: region, KeyARN: keyARN, Scenario: scenario,
-		Request: map[string]any{"keyId": keyARN, "pendingWindowInDays": days},
+		Request: map[string]any{"keyId": keyID, "pendingWindowInDays": days},
 		Response: map[string]any{"keyId": keyARN, "deletionDate": aws.ToTime(out.DeletionDate).UTC().Format(time.RFC3339),
 			"keyState": string(out.KeyState), "pendingWindowInDays": days}})
 	return nil

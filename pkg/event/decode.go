@@ -106,7 +106,8 @@ var ErrIgnored = errors.New("event ignored")
 // account or Region. Test with errors.Is.
 var ErrMalformed = errors.New("malformed event")
 
-// maxID bounds any identifier taken from an event.
+// maxID is an upper bound on the length of any identifier Decode returns
+// (the patterns it validates them with are shorter).
 const maxID = 2048
 
 // envelope is the EventBridge event.
@@ -116,40 +117,48 @@ type envelope struct {
 	Source     string          `json:"source"`
 	Account    string          `json:"account"`
 	Region     string          `json:"region"`
-	Resources  []string        `json:"resources"`
+	Resources  json.RawMessage `json:"resources"`
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// record is the part of the CloudTrail record trailguard reads.
-type record struct {
+// header is the part of the CloudTrail record read for every event.
+type header struct {
 	EventSource        string `json:"eventSource"`
 	EventName          string `json:"eventName"`
 	AWSRegion          string `json:"awsRegion"`
 	ErrorCode          string `json:"errorCode"`
-	ErrorMessage       string `json:"errorMessage"`
 	RecipientAccountID string `json:"recipientAccountId"`
 	EventID            string `json:"eventID"`
-	UserIdentity       struct {
-		ARN string `json:"arn"`
-	} `json:"userIdentity"`
+}
+
+// trailRecord is what a trail event is read for.
+type trailRecord struct {
 	RequestParameters struct {
-		Name  string `json:"name"`
-		KeyID string `json:"keyId"`
+		Name string `json:"name"`
 	} `json:"requestParameters"`
 	ResponseElements struct {
 		TrailARN string `json:"trailARN"`
-		KeyID    string `json:"keyId"`
+	} `json:"responseElements"`
+}
+
+// keyRecord is what a key event is read for.
+type keyRecord struct {
+	RequestParameters struct {
+		KeyID string `json:"keyId"`
+	} `json:"requestParameters"`
+	ResponseElements struct {
+		KeyID string `json:"keyId"`
 	} `json:"responseElements"`
 	Resources []struct {
-		ARN  string `json:"ARN"`
-		Type string `json:"type"`
+		ARN string `json:"ARN"`
 	} `json:"resources"`
 }
 
 // Decode decodes an EventBridge "AWS API Call via CloudTrail" event, as
 // AWS delivers it, into a Request. Errors wrapping ErrIgnored are events to
 // acknowledge and skip; errors wrapping ErrMalformed are invalid input.
-// Decode never panics.
+// Only the fields needed to identify the event are type-checked before it
+// is known to be one trailguard handles. Decode never panics.
 func Decode(raw []byte) (Request, error) {
 	var env envelope
 	if err := strictUnmarshal(raw, &env); err != nil {
@@ -161,29 +170,29 @@ func Decode(raw []byte) (Request, error) {
 	if len(env.Detail) == 0 || string(env.Detail) == "null" {
 		return Request{}, fmt.Errorf("%w: no detail", ErrMalformed)
 	}
-	var rec record
-	if err := strictUnmarshal(env.Detail, &rec); err != nil {
+	var h header
+	if err := strictUnmarshal(env.Detail, &h); err != nil {
 		return Request{}, fmt.Errorf("%w: detail: %v", ErrMalformed, err)
 	}
-	if rec.ErrorCode != "" {
-		return Request{}, fmt.Errorf("%w: %s failed with errorCode %s", ErrIgnored, short(rec.EventName), short(rec.ErrorCode))
+	if h.ErrorCode != "" {
+		return Request{}, fmt.Errorf("%w: %s failed with errorCode %s", ErrIgnored, short(h.EventName), short(h.ErrorCode))
 	}
 
-	r := Request{EventName: rec.EventName, EventID: firstOf(rec.EventID, env.ID)}
+	r := Request{EventName: h.EventName, EventID: firstOf(h.EventID, env.ID)}
 	switch {
-	case slices.Contains(TrailEventNames, rec.EventName) && sourceIs(rec.EventSource, env.Source, CloudTrailEventSource, "aws.cloudtrail"):
+	case slices.Contains(TrailEventNames, h.EventName) && sourceIs(h.EventSource, env.Source, CloudTrailEventSource, "aws.cloudtrail"):
 		r.Kind = KindTrail
-	case slices.Contains(KeyEventNames, rec.EventName) && sourceIs(rec.EventSource, env.Source, KMSEventSource, "aws.kms"):
+	case slices.Contains(KeyEventNames, h.EventName) && sourceIs(h.EventSource, env.Source, KMSEventSource, "aws.kms"):
 		r.Kind = KindKey
 	default:
-		return Request{}, fmt.Errorf("%w: event %s from %s is not handled", ErrIgnored, short(rec.EventName), short(firstOf(rec.EventSource, env.Source)))
+		return Request{}, fmt.Errorf("%w: event %s from %s is not handled", ErrIgnored, short(h.EventName), short(firstOf(h.EventSource, env.Source)))
 	}
 
-	r.Account = firstOf(rec.RecipientAccountID, env.Account)
+	r.Account = firstOf(h.RecipientAccountID, env.Account)
 	if !accountRE.MatchString(r.Account) {
 		return Request{}, fmt.Errorf("%w: account %s is not a 12-digit account id", ErrMalformed, short(r.Account))
 	}
-	r.Region = firstOf(rec.AWSRegion, env.Region)
+	r.Region = firstOf(h.AWSRegion, env.Region)
 	if !regionRE.MatchString(r.Region) {
 		return Request{}, fmt.Errorf("%w: region %s is not a Region name", ErrMalformed, short(r.Region))
 	}
@@ -191,24 +200,52 @@ func Decode(raw []byte) (Request, error) {
 	var resourceARN string
 	switch r.Kind {
 	case KindTrail:
+		var rec trailRecord
+		if err := json.Unmarshal(env.Detail, &rec); err != nil {
+			return Request{}, fmt.Errorf("%w: detail of %s: %v", ErrMalformed, r.EventName, err)
+		}
 		r.Trail, resourceARN = trailOf(rec)
 		if r.Trail == "" {
 			return Request{}, fmt.Errorf("%w: %s without a usable trail name (requestParameters.name %s)", ErrIgnored, r.EventName, short(rec.RequestParameters.Name))
 		}
 	case KindKey:
-		r.Key, resourceARN = keyOf(rec, env.Resources)
+		var rec keyRecord
+		if err := json.Unmarshal(env.Detail, &rec); err != nil {
+			return Request{}, fmt.Errorf("%w: detail of %s: %v", ErrMalformed, r.EventName, err)
+		}
+		var envResources []string
+		if len(env.Resources) > 0 {
+			if err := json.Unmarshal(env.Resources, &envResources); err != nil {
+				return Request{}, fmt.Errorf("%w: resources: %v", ErrMalformed, err)
+			}
+		}
+		r.Key, resourceARN = keyOf(rec, envResources)
 		if r.Key == "" {
 			return Request{}, fmt.Errorf("%w: %s without a usable key id (requestParameters.keyId %s)", ErrIgnored, r.EventName, short(rec.RequestParameters.KeyID))
 		}
 	}
 	r.Partition = partitionOf(resourceARN)
 	if r.Partition == "" {
-		r.Partition = partitionOf(rec.UserIdentity.ARN)
+		r.Partition = partitionOf(callerARN(env.Detail))
 	}
 	if r.Partition == "" {
 		r.Partition = PartitionForRegion(r.Region)
 	}
 	return r, nil
+}
+
+// callerARN returns detail.userIdentity.arn, or "" when absent or not a
+// string.
+func callerARN(detail json.RawMessage) string {
+	var d struct {
+		UserIdentity struct {
+			ARN string `json:"arn"`
+		} `json:"userIdentity"`
+	}
+	if json.Unmarshal(detail, &d) != nil {
+		return ""
+	}
+	return d.UserIdentity.ARN
 }
 
 // strictUnmarshal decodes one JSON object into v; trailing data, a value
@@ -234,7 +271,7 @@ func sourceIs(eventSource, source, wantEventSource, wantSource string) bool {
 }
 
 // trailOf returns the trail name or ARN and, when it is an ARN, the ARN.
-func trailOf(rec record) (trail, arn string) {
+func trailOf(rec trailRecord) (trail, arn string) {
 	if a := rec.ResponseElements.TrailARN; trailARNRE.MatchString(a) {
 		return a, a
 	}
@@ -249,7 +286,7 @@ func trailOf(rec record) (trail, arn string) {
 }
 
 // keyOf returns the key reference and, when it is an ARN, the ARN.
-func keyOf(rec record, envResources []string) (key, arn string) {
+func keyOf(rec keyRecord, envResources []string) (key, arn string) {
 	for _, res := range rec.Resources {
 		if keyARNRE.MatchString(res.ARN) {
 			return res.ARN, res.ARN

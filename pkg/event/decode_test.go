@@ -247,6 +247,39 @@ func TestDecode(t *testing.T) {
 			wantErr: wantIgnored, errHas: "without a usable key id",
 		},
 		{
+			name: "unhandled event with oddly typed parameters is ignored, not malformed",
+			raw: mutated(t, "stop_logging.json", func(e, d map[string]any) {
+				params(d)["name"] = map[string]any{"nested": true}
+				d["resources"] = "not a list"
+				d["userIdentity"] = 7
+				e["resources"] = []any{map[string]any{"x": 1}}
+			}),
+			wantErr: wantIgnored, errHas: "not handled",
+		},
+		{
+			name:    "failed call with oddly typed parameters is ignored",
+			raw:     mutated(t, "access_denied.json", func(_, d map[string]any) { d["requestParameters"] = []any{1, 2} }),
+			wantErr: wantIgnored, errHas: "AccessDenied",
+		},
+		{
+			name: "userIdentity of the wrong type does not matter",
+			raw:  mutated(t, "update_trail_name.json", func(_, d map[string]any) { d["userIdentity"] = "root" }),
+			want: Request{Kind: KindTrail, EventName: "UpdateTrail", EventID: "1b2c3d4e-5f60-4718-9a0b-1c2d3e4f5a6b",
+				Account: "111122223333", Region: "eu-west-1", Partition: "aws", Trail: "data-events_eu"},
+		},
+		{
+			name: "key event with EventBridge resources of the wrong type",
+			raw: mutated(t, "put_key_policy_id.json", func(e, _ map[string]any) {
+				e["resources"] = []any{map[string]any{"ARN": keyARN1}}
+			}),
+			wantErr: wantBad, errHas: "resources",
+		},
+		{
+			name:    "key event with detail.resources of the wrong type",
+			raw:     mutated(t, "put_key_policy_id.json", func(_, d map[string]any) { d["resources"] = "x" }),
+			wantErr: wantBad, errHas: "PutKeyPolicy",
+		},
+		{
 			name:    "UpdateTrail without a name",
 			raw:     mutated(t, "update_trail_name.json", func(_, d map[string]any) { delete(params(d), "name") }),
 			wantErr: wantIgnored, errHas: "without a usable trail name",

@@ -114,3 +114,8 @@ func isAccountID(s string) bool {
 	}
 	return true
 }
+
+// Like reports whether s matches pattern the way the StringLike condition
+// operator does: case-sensitive, "*" matches any run of characters and "?"
+// any single character.
+func Like(pattern, s string) bool { return wildcardMatch(pattern, s, false) }

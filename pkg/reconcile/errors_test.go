@@ -1,0 +1,364 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailguard/trailguard/pkg/compliance"
+	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/plan"
+)
+
+const (
+	opGetTrail     = "CloudTrail_20131101.GetTrail"
+	opUpdateTrail  = "CloudTrail_20131101.UpdateTrail"
+	opDescribeKey  = "TrentService.DescribeKey"
+	opGetKeyPolicy = "TrentService.GetKeyPolicy"
+	opPutKeyPolicy = "TrentService.PutKeyPolicy"
+)
+
+func fakeConfig() config.Config {
+	c := config.Default()
+	c.Regions = []string{fakeRegion}
+	return c
+}
+
+func TestErrorPathThrottling(t *testing.T) {
+	t.Run("retried, then transient", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opGetTrail, fault{Code: "ThrottlingException", Status: 400})
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err == nil {
+			t.Fatalf("throttling must be returned as an error, got report %+v", rep)
+		}
+		if !Transient(err) {
+			t.Errorf("Transient(%v) = false", err)
+		}
+		if !strings.Contains(err.Error(), "get trail") || !strings.Contains(err.Error(), "ThrottlingException") {
+			t.Errorf("error %q should name the operation and the code", err)
+		}
+		if n := f.count(opGetTrail); n != 3 {
+			t.Errorf("GetTrail called %d times, want 3 (bounded retries)", n)
+		}
+		if res := onlyResult(t, rep); res.Error == "" {
+			t.Errorf("the result should carry the error")
+		}
+	})
+	t.Run("retried, then success", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opPutKeyPolicy, fault{Code: "ThrottlingException", Status: 400, Times: 2})
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := outcomes(onlyResult(t, rep)), []string{"PutKeyPolicy=updated", "UpdateTrail=updated"}; !slices.Equal(got, want) {
+			t.Errorf("outcomes %v, want %v", got, want)
+		}
+		if n := f.count(opPutKeyPolicy); n != 3 {
+			t.Errorf("PutKeyPolicy called %d times, want 3", n)
+		}
+	})
+	t.Run("server error", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opDescribeKey, fault{Code: "KMSInternalException", Status: 500})
+		_, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err == nil || !Transient(err) {
+			t.Fatalf("a 500 must be a transient error, got %v", err)
+		}
+		if f.count(opUpdateTrail) != 0 || f.count(opPutKeyPolicy) != 0 {
+			t.Errorf("wrote after a failed read: %v", f.recorded())
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opGetKeyPolicy, fault{Delay: 10 * time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := f.reconciler(fakeConfig(), WithDeadlineMargin(500*time.Millisecond)).ReconcileTrail(ctx, fakeAccount, fakeRegion, trail)
+		if err == nil || !Transient(err) {
+			t.Fatalf("running out of time must be a transient error, got %v", err)
+		}
+		if d := time.Since(start); d > 1800*time.Millisecond {
+			t.Errorf("took %s: work should stop the margin before the deadline", d)
+		}
+	})
+}
+
+func TestErrorPathAccessDenied(t *testing.T) {
+	t.Run("read", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opGetTrail, fault{Code: "AccessDeniedException", Status: 400})
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatalf("access denied is terminal, got error %v", err)
+		}
+		res := onlyResult(t, rep)
+		if !strings.Contains(res.Error, "AccessDeniedException") || !strings.Contains(res.Error, "get trail") {
+			t.Errorf("result error %q", res.Error)
+		}
+		if n := f.count(opGetTrail); n != 1 {
+			t.Errorf("GetTrail called %d times: terminal errors are not retried", n)
+		}
+	})
+	t.Run("key policy write", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		f.fail(opPutKeyPolicy, fault{Code: "AccessDeniedException", Status: 400})
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatalf("access denied is terminal, got error %v", err)
+		}
+		res := onlyResult(t, rep)
+		if got, want := outcomes(res), []string{"PutKeyPolicy=failed", "UpdateTrail=skipped"}; !slices.Equal(got, want) {
+			t.Errorf("outcomes %v, want %v", got, want)
+		}
+		if !strings.Contains(res.Actions[0].Message, "AccessDeniedException") {
+			t.Errorf("message %q", res.Actions[0].Message)
+		}
+		if n := f.count(opUpdateTrail); n != 0 {
+			t.Errorf("UpdateTrail called %d times after the key policy could not be fixed", n)
+		}
+		if !res.Alerting() {
+			t.Errorf("a failed action must alert")
+		}
+	})
+}
+
+func TestErrorPathInsufficientEncryptionPolicy(t *testing.T) {
+	f := newFakeAWS(t)
+	trail := f.addTrail("plain", "")
+	f.fail(opUpdateTrail, fault{Code: "InsufficientEncryptionPolicyException", Status: 400})
+	rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+	if err != nil {
+		t.Fatalf("InsufficientEncryptionPolicyException is terminal, got error %v", err)
+	}
+	res := onlyResult(t, rep)
+	if got, want := outcomes(res), []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}; !slices.Equal(got, want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+	if msg := res.Actions[1].Message; !strings.Contains(msg, "InsufficientEncryptionPolicyException") || !strings.Contains(msg, "update trail "+trail) {
+		t.Errorf("message %q", msg)
+	}
+	if n := f.count(opUpdateTrail); n != 1 {
+		t.Errorf("UpdateTrail called %d times, want 1 (not retried)", n)
+	}
+}
+
+func TestErrorPathNotFound(t *testing.T) {
+	t.Run("trail", func(t *testing.T) {
+		f := newFakeAWS(t)
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, fakeTrailARN("gone"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := onlyResult(t, rep)
+		if res.Error != "" || res.Message == "" || len(res.Findings) != 0 || len(res.Actions) != 0 {
+			t.Errorf("result %+v", res)
+		}
+	})
+	t.Run("trail key", func(t *testing.T) {
+		f := newFakeAWS(t)
+		missing := "arn:aws:kms:us-east-1:" + fakeAccount + ":key/0000cccc-0000-4000-8000-000000000003"
+		trail := f.addTrail("lost-key", missing)
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := onlyResult(t, rep)
+		if !hasRule(res.Findings, compliance.TrailKeyMissing) {
+			t.Errorf("findings %v", res.Findings)
+		}
+		if got, want := outcomes(res), []string{"PutKeyPolicy=updated", "UpdateTrail=updated"}; !slices.Equal(got, want) {
+			t.Errorf("outcomes %v, want %v", got, want)
+		}
+		if got := f.trails["lost-key"].KmsKeyID; got != baseKeyARN {
+			t.Errorf("trail key %s, want the baseline", got)
+		}
+	})
+	t.Run("baseline alias", func(t *testing.T) {
+		f := newFakeAWS(t)
+		delete(f.alias, config.DefaultKeyAlias)
+		trail := f.addTrail("plain", "")
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := onlyResult(t, rep)
+		if want := "no baseline key " + config.DefaultKeyAlias + " in Region " + fakeRegion; !strings.Contains(res.Error, want) {
+			t.Errorf("error %q, want it to contain %q", res.Error, want)
+		}
+		if len(res.Actions) != 0 {
+			t.Errorf("actions %v", outcomes(res))
+		}
+	})
+}
+
+// TestNeverUpdateTrailWithUngrantedKey: trailguard never points a trail at
+// a key whose policy, as read right before UpdateTrail, does not let
+// CloudTrail use it.
+func TestNeverUpdateTrailWithUngrantedKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault fault
+		want  []string
+	}{
+		{"PutKeyPolicy fails", fault{Code: "MalformedPolicyDocumentException", Status: 400}, []string{"PutKeyPolicy=failed", "UpdateTrail=skipped"}},
+		{"PutKeyPolicy is lost", fault{IgnoreWrite: true}, []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}},
+		{"PutKeyPolicy throttled", fault{Code: "ThrottlingException", Status: 400}, []string{"PutKeyPolicy=failed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAWS(t)
+			trail := f.addTrail("plain", "")
+			f.fail(opPutKeyPolicy, tt.fault)
+			rep, _ := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+			res := onlyResult(t, rep)
+			if got := outcomes(res); !slices.Equal(got, tt.want) {
+				t.Errorf("outcomes %v, want %v", got, tt.want)
+			}
+			if n := f.count(opUpdateTrail); n != 0 {
+				t.Errorf("UpdateTrail called %d times with a key CloudTrail may not use", n)
+			}
+			if f.trails["plain"].KmsKeyID != "" {
+				t.Errorf("trail was pointed at %s", f.trails["plain"].KmsKeyID)
+			}
+		})
+	}
+	t.Run("policy edited to deny in between", func(t *testing.T) {
+		f := newFakeAWS(t)
+		trail := f.addTrail("plain", "")
+		deny := `{"Sid":"NoCloudTrail","Effect":"Deny","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"kms:*","Resource":"*"}`
+		f.keys[baseKeyARN].Policy = rootPolicy(fakeAccount, deny)
+		rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := onlyResult(t, rep)
+		if f.count(opUpdateTrail) != 0 || f.count(opPutKeyPolicy) != 0 {
+			t.Errorf("wrote with a denying baseline key: %v (outcomes %v)", f.recorded(), outcomes(res))
+		}
+		if !res.Alerting() {
+			t.Errorf("a denying baseline must alert: %+v", res)
+		}
+	})
+}
+
+// TestOnlyPermittedCalls: every call is one of plan.ReadPermissions or a
+// permission of a plan kind, and report mode makes no write at all.
+func TestOnlyPermittedCalls(t *testing.T) {
+	allowed := map[string]bool{}
+	for _, p := range plan.ReadPermissions() {
+		allowed[p] = true
+	}
+	writes := map[string]bool{}
+	for _, k := range plan.Kinds() {
+		for _, p := range k.Permissions() {
+			allowed[p] = true
+		}
+		writes[iamAction(string(k))] = true
+	}
+	for _, mode := range []config.Mode{config.Enforce, config.Report} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFakeAWS(t)
+			f.addKey(trailKeyARN, trailKeyID, rootPolicy(fakeAccount)).State = "Disabled"
+			f.addTrail("plain", "")
+			f.addTrail("keyed", trailKeyARN)
+			cfg := fakeConfig()
+			cfg.Mode = mode
+			cfg.RequireRotation = true
+			rep, err := f.reconciler(cfg).Sweep(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Results) != 2 {
+				t.Fatalf("%d results", len(rep.Results))
+			}
+			var wrote bool
+			for _, op := range f.recorded() {
+				a := iamAction(op)
+				if !allowed[a] {
+					t.Errorf("call %s (%s) is not in plan.ReadPermissions or a plan kind's permissions", op, a)
+				}
+				if writes[a] {
+					wrote = true
+					if mode == config.Report {
+						t.Errorf("report mode called %s", op)
+					}
+				}
+			}
+			if mode == config.Enforce && !wrote {
+				t.Errorf("enforce mode wrote nothing: %v", f.recorded())
+			}
+		})
+	}
+}
+
+// iamAction maps a recorded operation ("TrentService.PutKeyPolicy") or a
+// plan kind ("PutKeyPolicy") to its IAM action.
+func iamAction(op string) string {
+	switch {
+	case strings.HasPrefix(op, "CloudTrail_20131101."):
+		return "cloudtrail:" + strings.TrimPrefix(op, "CloudTrail_20131101.")
+	case strings.HasPrefix(op, "TrentService."):
+		return "kms:" + strings.TrimPrefix(op, "TrentService.")
+	case strings.HasPrefix(op, "s3:"):
+		return op
+	case op == string(plan.UpdateTrail):
+		return "cloudtrail:" + op
+	}
+	return "kms:" + op
+}
+
+// TestObserveIsConcurrent: the reads of one check overlap, so a check
+// costs a few sequential round trips, not one per call.
+func TestObserveIsConcurrent(t *testing.T) {
+	f := newFakeAWS(t)
+	f.latency = 100 * time.Millisecond
+	f.addKey(trailKeyARN, trailKeyID, rootPolicy(fakeAccount))
+	trail := f.addTrail("keyed", trailKeyARN)
+	cfg := fakeConfig()
+	cfg.Mode = config.Report
+	start := time.Now()
+	if _, err := f.reconciler(cfg).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	calls := len(f.recorded())
+	// GetTrail, then tags, status, location and the key's three reads at once.
+	if calls < 7 {
+		t.Fatalf("only %d calls: %v", calls, f.recorded())
+	}
+	if f.maxInFlight < 4 {
+		t.Errorf("at most %d calls in flight, want the independent reads concurrent", f.maxInFlight)
+	}
+	if elapsed > time.Duration(calls-2)*f.latency {
+		t.Errorf("%d calls took %s: reads are not concurrent enough", calls, elapsed)
+	}
+}
+
+func TestTransient(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{context.DeadlineExceeded, true},
+		{context.Canceled, true},
+		{errors.New("plain"), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := Transient(tt.err); got != tt.want {
+			t.Errorf("Transient(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/trailguard/trailguard/pkg/compliance"
+	"github.com/trailguard/trailguard/pkg/config"
+)
+
+// DefaultDeadlineMargin is kept free before the Lambda deadline: work stops
+// that long before it, so the handler can still log and return.
+const DefaultDeadlineMargin = 3 * time.Second
+
+// Reconciler observes, evaluates, plans and fixes trails. It is safe for
+// concurrent use; build one per process (cold start) with New.
+type Reconciler struct {
+	cfg     config.Config
+	ccfg    compliance.Config
+	factory ClientFactory
+	log     *slog.Logger
+	guard   *Guard
+	margin  time.Duration
+	region  string
+
+	ownMu   sync.Mutex
+	own     string
+	retryer func() aws.Retryer
+}
+
+// Option configures a Reconciler.
+type Option func(*Reconciler)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.log = l } }
+
+// WithClientFactory replaces the SDK client factory (tests, or a caller
+// with its own clients). The retryer option does not apply to it.
+func WithClientFactory(f ClientFactory) Option { return func(r *Reconciler) { r.factory = f } }
+
+// WithRetryer replaces the SDK retryer of the default client factory
+// (default NewRetryer(DefaultRetryMaxAttempts, DefaultRetryMaxBackoff)).
+func WithRetryer(f func() aws.Retryer) Option { return func(r *Reconciler) { r.retryer = f } }
+
+// WithGuard replaces the loop guard (default NewGuard(cfg.MaxAttempts,
+// DefaultGuardWindow, nil)).
+func WithGuard(g *Guard) Option { return func(r *Reconciler) { r.guard = g } }
+
+// WithDeadlineMargin sets how long before the context deadline work stops
+// (default DefaultDeadlineMargin).
+func WithDeadlineMargin(d time.Duration) Option { return func(r *Reconciler) { r.margin = d } }
+
+// WithOwnAccount sets the own account id, saving the sts
+// GetCallerIdentity call that otherwise finds it when needed.
+func WithOwnAccount(account string) Option { return func(r *Reconciler) { r.own = account } }
+
+// New returns a Reconciler for cfg. base is the SDK configuration of the
+// own account (config.LoadDefaultConfig: it honours AWS_REGION and
+// AWS_ENDPOINT_URL); its Region is where account-wide calls (Regions,
+// identity, organization) are made.
+func New(base aws.Config, cfg config.Config, opts ...Option) *Reconciler {
+	r := &Reconciler{
+		cfg:     cfg,
+		ccfg:    cfg.Compliance(),
+		log:     slog.Default(),
+		margin:  DefaultDeadlineMargin,
+		region:  base.Region,
+		retryer: NewRetryer(DefaultRetryMaxAttempts, DefaultRetryMaxBackoff),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.factory == nil {
+		b := base.Copy()
+		b.Retryer = r.retryer
+		r.factory = NewClientFactory(b, cfg.RoleName)
+	}
+	if r.guard == nil {
+		r.guard = NewGuard(cfg.MaxAttempts, DefaultGuardWindow, nil)
+	}
+	if r.region == "" {
+		r.region = "us-east-1"
+	}
+	return r
+}
+
+// orgMode reports whether trailguard works across the organization.
+func (r *Reconciler) orgMode() bool { return r.cfg.RoleName != "" }
+
+// clients returns the clients for account in region: the base clients for
+// the own account (and for every account outside organization mode), the
+// assumed role's otherwise.
+func (r *Reconciler) clients(ctx context.Context, account, region string) (*Clients, error) {
+	if !r.orgMode() || account == "" {
+		return r.factory.Clients(ctx, "", region)
+	}
+	own, err := r.ownAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if account == own {
+		account = ""
+	}
+	return r.factory.Clients(ctx, account, region)
+}
+
+// ownAccount returns the own account id (sts GetCallerIdentity, once).
+func (r *Reconciler) ownAccount(ctx context.Context) (string, error) {
+	r.ownMu.Lock()
+	defer r.ownMu.Unlock()
+	if r.own != "" {
+		return r.own, nil
+	}
+	c, err := r.factory.Clients(ctx, "", r.region)
+	if err != nil {
+		return "", err
+	}
+	out, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return "", fmt.Errorf("get caller identity: %w", err)
+	}
+	r.own = aws.ToString(out.Account)
+	return r.own, nil
+}
+
+// bounded returns ctx ending the margin before its deadline.
+func (r *Reconciler) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := r.margin
+	if left := time.Until(dl); left < 4*margin {
+		margin = left / 4
+	}
+	return context.WithDeadline(ctx, dl.Add(-margin))
+}

@@ -1,0 +1,329 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/trailguard/trailguard/pkg/compliance"
+	"github.com/trailguard/trailguard/pkg/plan"
+)
+
+// run is one invocation: its caches (what was read once is not read again
+// in the same run) and its per-key write locks.
+type run struct {
+	r         *Reconciler
+	keys      memo[keyRead] // by key ARN
+	refs      memo[string]  // account|region|alias-or-id -> key ARN
+	baselines memo[keyRead] // account|region
+	buckets   memo[string]  // bucket -> Region
+	regionsOf memo[[]string]
+	locks     keyLocks
+	// sem bounds concurrent discovery calls across accounts and Regions.
+	sem chan struct{}
+
+	mu     sync.Mutex
+	errors []string
+}
+
+func (r *Reconciler) newRun() *run {
+	n := r.cfg.Concurrency
+	if n < 1 {
+		n = 1
+	}
+	return &run{r: r, sem: make(chan struct{}, n)}
+}
+
+// addError records a terminal error not tied to one trail.
+func (rn *run) addError(err error) {
+	rn.r.log.Error("reconcile", "error", err.Error())
+	rn.mu.Lock()
+	rn.errors = append(rn.errors, err.Error())
+	rn.mu.Unlock()
+}
+
+// forgetKey drops what the run knows about a key after a write to it.
+func (rn *run) forgetKey(keyARN string) { rn.keys.forget(keyARN) }
+
+// ReconcileTrail reconciles one trail, by name or ARN, as seen by account
+// in region (an ARN's own Region and account win). The trail is observed
+// and fixed in its home Region. A trail that no longer exists is a result
+// with no findings. Only transient errors are returned.
+func (r *Reconciler) ReconcileTrail(ctx context.Context, account, region, trail string) (Report, error) {
+	bctx, cancel := r.bounded(ctx)
+	defer cancel()
+	rn := r.newRun()
+	res, err := rn.trailByName(bctx, account, region, trail)
+	rep := Report{Results: []Result{res}, Errors: rn.errors}
+	r.finish(ctx, rep)
+	return rep, err
+}
+
+func (rn *run) trailByName(ctx context.Context, account, region, trail string) (Result, error) {
+	if a, err := arn.Parse(trail); err == nil && a.Service == "cloudtrail" {
+		region = a.Region
+		if account == "" {
+			account = a.AccountID
+		}
+	}
+	res := Result{Trail: trail, Account: account, Region: region}
+	if account == "" {
+		own, err := rn.r.ownAccount(ctx)
+		if err != nil {
+			return rn.failed(res, err)
+		}
+		account, res.Account = own, own
+	}
+	c, err := rn.r.clients(ctx, account, region)
+	if err != nil {
+		return rn.failed(res, err)
+	}
+	out, err := c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(trail)})
+	if err != nil {
+		if isNotFound(err) {
+			res.Message = "the trail no longer exists: nothing to do"
+			rn.r.log.Info("trail not found", "trail", trail, "account", account, "region", region)
+			return res, nil
+		}
+		return rn.failed(res, fmt.Errorf("get trail %s: %w", trail, err))
+	}
+	if out.Trail == nil {
+		res.Message = "the trail no longer exists: nothing to do"
+		return res, nil
+	}
+	return rn.reconcile(ctx, account, toTrail(out.Trail))
+}
+
+// failed records err in res: a transient error is also returned.
+func (rn *run) failed(res Result, err error) (Result, error) {
+	res.Error = err.Error()
+	if Transient(err) {
+		rn.r.log.Warn("transient error", "trail", res.Trail, "account", res.Account, "error", res.Error)
+		return res, err
+	}
+	rn.r.log.Error("terminal error", "trail", res.Trail, "account", res.Account, "error", res.Error)
+	return res, nil
+}
+
+// reconcile observes, evaluates, plans and fixes trail t in its home
+// Region.
+func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail) (Result, error) {
+	res := Result{Trail: t.ARN, Account: account, Region: t.HomeRegion}
+	st, err := rn.observe(ctx, account, t)
+	if err != nil {
+		return rn.failed(res, err)
+	}
+	p := plan.Make(st, rn.r.ccfg)
+	res.Findings = p.Findings
+	res.Alerts = append(res.Alerts, p.Alerts...)
+	if a := compliance.Assess(st, rn.r.ccfg); a.Switch && a.Blocked == "" && st.Baseline == nil {
+		res.Error = st.BaselineError
+		if res.Error == "" {
+			res.Error = a.SwitchProblem
+		}
+		if !slices.Contains(res.Alerts, res.Error) {
+			res.Alerts = append(res.Alerts, res.Error)
+		}
+	}
+	actions, alerts, err := rn.execute(ctx, st, p)
+	res.Actions = actions
+	res.Alerts = append(res.Alerts, alerts...)
+	if err != nil {
+		return rn.failed(res, err)
+	}
+	return res, nil
+}
+
+// ReconcileKey finds every trail of account that uses key (ARN, id or
+// alias, resolved in region) in any enabled Region and reconciles each
+// once, in its home Region, one after the other (they share the key
+// policy). Only transient errors are returned.
+func (r *Reconciler) ReconcileKey(ctx context.Context, account, region, key string) (Report, error) {
+	bctx, cancel := r.bounded(ctx)
+	defer cancel()
+	rn := r.newRun()
+	rep, err := rn.key(bctx, account, region, key)
+	rep.Errors = rn.errors
+	r.finish(ctx, rep)
+	return rep, err
+}
+
+func (rn *run) key(ctx context.Context, account, region, key string) (Report, error) {
+	var rep Report
+	if a, err := arn.Parse(key); err == nil {
+		region = a.Region
+		if account == "" {
+			account = a.AccountID
+		}
+	}
+	if account == "" {
+		own, err := rn.r.ownAccount(ctx)
+		if err != nil {
+			return rep, err
+		}
+		account = own
+	}
+	kr, err := rn.readKey(ctx, account, region, key)
+	if err != nil {
+		return rep, err
+	}
+	if kr.Key == nil {
+		if kr.NotFound {
+			rn.r.log.Info("key not found: nothing to do", "key", key, "account", account, "region", region)
+			return rep, nil
+		}
+		rn.addError(fmt.Errorf("key %s: %s", key, kr.Problem))
+		return rep, nil
+	}
+	k := kr.Key
+	trails, err := rn.findTrails(ctx, account, func(kmsKeyID string) bool {
+		return kmsKeyID != "" && (kmsKeyID == k.ARN || kmsKeyID == k.ID)
+	})
+	if err != nil {
+		return rep, err
+	}
+	rn.r.log.Info("trails using key", "key", k.ARN, "account", account, "trails", len(trails))
+	var errs []error
+	for _, t := range trails {
+		res, err := rn.reconcile(ctx, account, t)
+		rep.Results = append(rep.Results, res)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// Sweep reconciles every trail in every enabled Region (config Regions, if
+// set) of the own account or, in organization mode, of every ACTIVE account
+// of the organization through the role. Trails run config.Concurrency at a
+// time; trails that share a key run one after the other. Transient errors
+// are recorded on their trails and returned joined after the sweep.
+func (r *Reconciler) Sweep(ctx context.Context) (Report, error) {
+	bctx, cancel := r.bounded(ctx)
+	defer cancel()
+	rn := r.newRun()
+	rep, err := rn.sweep(bctx)
+	rep.Errors = rn.errors
+	r.finish(ctx, rep)
+	return rep, err
+}
+
+func (rn *run) sweep(ctx context.Context) (Report, error) {
+	var rep Report
+	accounts, err := rn.accounts(ctx)
+	if err != nil {
+		if Transient(err) {
+			return rep, err
+		}
+		rn.addError(err)
+		return rep, nil
+	}
+	type found struct {
+		account string
+		trails  []compliance.Trail
+	}
+	all := make([]found, len(accounts))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, acct := range accounts {
+		g.Go(func() error {
+			trails, err := rn.findTrails(gctx, acct, func(string) bool { return true })
+			if err != nil {
+				if Transient(err) {
+					return err
+				}
+				rn.addError(fmt.Errorf("account %s: %w", acct, err))
+				return nil
+			}
+			all[i] = found{acct, trails}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return rep, err
+	}
+
+	// Group by key: trails sharing a key run one after the other.
+	type group struct {
+		account string
+		trails  []compliance.Trail
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, f := range all {
+		for _, t := range f.trails {
+			if t.KMSKeyID == "" {
+				groups = append(groups, &group{f.account, []compliance.Trail{t}})
+				continue
+			}
+			k := f.account + "|" + t.KMSKeyID
+			if g, ok := byKey[k]; ok {
+				g.trails = append(g.trails, t)
+				continue
+			}
+			g := &group{f.account, []compliance.Trail{t}}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+	}
+
+	var (
+		mu   sync.Mutex
+		errs []error
+		eg   errgroup.Group
+	)
+	eg.SetLimit(cap(rn.sem))
+	for _, gr := range groups {
+		eg.Go(func() error {
+			for _, t := range gr.trails {
+				res, err := rn.reconcile(ctx, gr.account, t)
+				mu.Lock()
+				rep.Results = append(rep.Results, res)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	slices.SortFunc(rep.Results, func(a, b Result) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Trail, b.Trail))
+	})
+	return rep, errors.Join(errs...)
+}
+
+// finish logs the report and sends the notification.
+func (r *Reconciler) finish(ctx context.Context, rep Report) {
+	for _, res := range rep.Results {
+		level := slog.LevelInfo
+		switch {
+		case res.Error != "":
+			level = slog.LevelError
+		case res.Alerting():
+			level = slog.LevelWarn
+		}
+		rules := make([]string, 0, len(res.Findings))
+		for _, f := range res.Findings {
+			rules = append(rules, string(f.Rule))
+		}
+		acts := make([]string, 0, len(res.Actions))
+		for _, a := range res.Actions {
+			acts = append(acts, fmt.Sprintf("%s %s: %s", a.Action, a.Target, a.Outcome))
+		}
+		r.log.Log(ctx, level, "trail reconciled", "trail", res.Trail, "account", res.Account, "region", res.Region,
+			"findings", strings.Join(rules, ","), "actions", acts, "alerts", res.Alerts, "error", res.Error)
+	}
+	r.notify(ctx, rep)
+}
