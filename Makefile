@@ -42,13 +42,15 @@ demo:
 	$(GO) run ./cmd/trailguard demo
 
 ## synth: CloudFormation templates under cdk.out/, offline (needs Node.js, no AWS credentials).
-synth:
-	CDK_OUTDIR=cdk.out $(GO) run ./infra
+synth: build
+	CDK_OUTDIR=cdk.out JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(GO) run ./infra $(CDK_ARGS)
 
 ## deploy: cdk deploy with your AWS credentials (builds the functions first).
 deploy: build
 	npm install --prefix $(CDK_PREFIX) --no-audit --no-fund $(CDK_CLI) >/dev/null
-	CDK_DISABLE_VERSION_CHECK=true $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
+	@echo "first deployment to an account/Region? run: $(CDK_PREFIX)/node_modules/.bin/cdk bootstrap --no-notices"
+	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
 
 clean:
 	rm -rf build bin cdk.out

@@ -413,3 +413,14 @@ func TestDemoCommand(t *testing.T) {
 		t.Errorf("demo output has no RESULT: PASS:\n%s", stdout)
 	}
 }
+
+// TestDemoWithoutMoto hides moto_server: exit 2 with what to install. It
+// changes PATH: not parallel.
+func TestDemoWithoutMoto(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	code, _, stderr := cli(t, isolated(t), "demo")
+	if code != exitError {
+		t.Errorf("demo without moto_server: exit %d, want 2", code)
+	}
+	oneErrorLine(t, stderr, `pip install "moto[server]==5.2.1"`)
+}

@@ -67,8 +67,10 @@ func TestRun(t *testing.T) {
 	if strings.Contains(got, `"level":`) {
 		t.Errorf("handler logs leaked into the output without Verbose")
 	}
-	if strings.Contains(got, "FAIL") {
-		t.Errorf("output reports a failure:\n%s", got)
+	for _, bad := range []string{"FAIL", "MISMATCH", "ERROR"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("output reports %s", bad)
+		}
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", got)
@@ -131,5 +133,19 @@ func TestHandlerLogger(t *testing.T) {
 	handlerLogger(&out, Options{Verbose: true}).Info("to output")
 	if !strings.Contains(out.String(), `"msg":"to output"`) {
 		t.Errorf("Verbose without Log: output %q", out.String())
+	}
+}
+
+// TestRunWithoutMoto hides moto_server: Run must say what to install and
+// not claim the scenario failed. It changes PATH: not parallel.
+func TestRunWithoutMoto(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	var out bytes.Buffer
+	err := Run(context.Background(), &out, Options{})
+	if err == nil || errors.Is(err, ErrFailed) {
+		t.Fatalf("Run without moto_server = %v, want a setup error", err)
+	}
+	if !strings.Contains(err.Error(), `pip install "moto[server]==5.2.1"`) {
+		t.Errorf("error does not say what to install: %v", err)
 	}
 }

@@ -36,8 +36,6 @@ type call struct {
 	// Own is true for a call trailguard itself made: AWS records it and
 	// delivers it like any other.
 	Own bool
-	// Scenario names the drift the call belongs to, for the output.
-	Scenario string
 }
 
 // eventSource returns the CloudTrail eventSource of c's service.
@@ -51,15 +49,6 @@ func (c call) eventSource() string {
 		return "s3.amazonaws.com"
 	}
 	return ""
-}
-
-// String names the call for the output, e.g. "kms:PutKeyPolicy (us-east-1)".
-func (c call) String() string {
-	svc := c.Source
-	if len(svc) > 4 {
-		svc = svc[4:]
-	}
-	return fmt.Sprintf("%s:%s (%s)", svc, c.EventName, c.Region)
 }
 
 // detail returns the CloudTrail record of c, as EventBridge puts it in an

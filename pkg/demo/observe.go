@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
@@ -116,17 +115,4 @@ func (w *world) key(ctx context.Context, region, keyRef string) (compliance.Key,
 		k.RotationEnabled = r.KeyRotationEnabled
 	}
 	return k, nil
-}
-
-// shortKey shortens a key ARN to "key/1234abcd…" for tables.
-func shortKey(arn string) string {
-	if arn == "" {
-		return "-"
-	}
-	i := strings.LastIndex(arn, ":")
-	name := arn[i+1:]
-	if len(name) > 16 {
-		name = name[:16] + "…"
-	}
-	return name
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,4 +226,40 @@ func drain(ctx context.Context, q SQSAPI, url string) ([][]byte, error) {
 			}
 		}
 	}
+}
+
+// matchRouter routes with event.Matches, trailguard's own implementation
+// of the pattern language, without an emulator. The demo routes through
+// moto's EventBridge and uses matchRouter to cross-check every verdict.
+type matchRouter struct{}
+
+// Route returns c's event once for every rule whose pattern matches it.
+func (matchRouter) Route(_ context.Context, c call) ([]delivery, error) {
+	raw, err := c.envelope(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var out []delivery
+	for _, rl := range rules() {
+		ok, err := event.Matches(rl.Pattern, raw)
+		if err != nil {
+			return nil, fmt.Errorf("match %s event against the %s rule: %w", c.EventName, rl.Function, err)
+		}
+		if ok {
+			out = append(out, delivery{Function: rl.Function, Body: raw})
+		}
+	}
+	return out, nil
+}
+
+// functionsOf lists the functions of deliveries, for comparing routers.
+func functionsOf(ds []delivery) string {
+	var fs []string
+	for _, d := range ds {
+		fs = append(fs, d.Function)
+	}
+	if len(fs) == 0 {
+		return "none"
+	}
+	return strings.Join(fs, ",")
 }

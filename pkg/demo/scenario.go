@@ -95,11 +95,11 @@ func compliantPolicy(s *scenario, c compliance.Config) (string, error) {
 func (w *world) createBaseline(ctx context.Context, alias string, regions ...string) (map[string]string, error) {
 	keys := map[string]string{}
 	for _, r := range regions {
-		arn, err := w.createKey(ctx, "baseline", r, "trailguard baseline key for CloudTrail SSE-KMS", "")
+		arn, err := w.createKey(ctx, r, "trailguard baseline key for CloudTrail SSE-KMS", "")
 		if err != nil {
 			return nil, err
 		}
-		if err := w.createAlias(ctx, "baseline", r, alias, arn); err != nil {
+		if err := w.createAlias(ctx, r, alias, arn); err != nil {
 			return nil, err
 		}
 		keys[r] = arn
@@ -107,10 +107,10 @@ func (w *world) createBaseline(ctx context.Context, alias string, regions ...str
 	return keys, nil
 }
 
-// createTrail creates the scenario's bucket and trail (with its own key
+// createScenarioTrail creates the scenario's bucket and trail (with its own key
 // when policyJSON is not empty: "-" means KMS's default policy).
 func (w *world) createScenarioTrail(ctx context.Context, s *scenario, keyRegion, policyJSON string) error {
-	if err := w.createBucket(ctx, s.Trail, s.BucketRegion, bucketName(s.Trail)); err != nil {
+	if err := w.createBucket(ctx, s.BucketRegion, bucketName(s.Trail)); err != nil {
 		return err
 	}
 	if policyJSON != "" {
@@ -118,13 +118,13 @@ func (w *world) createScenarioTrail(ctx context.Context, s *scenario, keyRegion,
 		if p == "-" {
 			p = ""
 		}
-		arn, err := w.createKey(ctx, s.Trail, keyRegion, "key of trail "+s.Trail, p)
+		arn, err := w.createKey(ctx, keyRegion, "key of trail "+s.Trail, p)
 		if err != nil {
 			return err
 		}
 		s.KeyARN = arn
 	}
-	arn, err := w.createTrail(ctx, s.Trail, HomeRegion, s.Trail, bucketName(s.Trail), s.KeyARN)
+	arn, err := w.createTrail(ctx, HomeRegion, s.Trail, bucketName(s.Trail), s.KeyARN)
 	if err != nil {
 		return err
 	}

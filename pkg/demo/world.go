@@ -113,7 +113,7 @@ func (w *world) takeCalls() []call {
 }
 
 // createBucket creates a log bucket in region.
-func (w *world) createBucket(ctx context.Context, scenario, region, name string) error {
+func (w *world) createBucket(ctx context.Context, region, name string) error {
 	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
 	req := map[string]any{"bucketName": name, "Host": name + ".s3.amazonaws.com"}
 	if region != "us-east-1" {
@@ -123,13 +123,13 @@ func (w *world) createBucket(ctx context.Context, scenario, region, name string)
 	if _, err := w.in(region).S3.CreateBucket(ctx, in); err != nil {
 		return fmt.Errorf("create bucket %s in %s: %w", name, region, err)
 	}
-	w.record(call{Source: sourceS3, EventName: "CreateBucket", Region: region, Request: req, Scenario: scenario})
+	w.record(call{Source: sourceS3, EventName: "CreateBucket", Region: region, Request: req})
 	return nil
 }
 
 // createKey creates a symmetric customer managed key in region with the
 // given policy ("" for KMS's default policy) and returns its ARN.
-func (w *world) createKey(ctx context.Context, scenario, region, description, policyJSON string) (string, error) {
+func (w *world) createKey(ctx context.Context, region, description, policyJSON string) (string, error) {
 	// KeyUsage and KeySpec are the defaults, given explicitly: moto 5.2.1
 	// leaves KeyUsage out of DescribeKey when CreateKey did not name it.
 	in := &kms.CreateKeyInput{
@@ -151,7 +151,7 @@ func (w *world) createKey(ctx context.Context, scenario, region, description, po
 	}
 	md := out.KeyMetadata
 	arn := aws.ToString(md.Arn)
-	w.record(call{Source: sourceKMS, EventName: "CreateKey", Region: region, Request: req, KeyARN: arn, Scenario: scenario,
+	w.record(call{Source: sourceKMS, EventName: "CreateKey", Region: region, Request: req, KeyARN: arn,
 		Response: map[string]any{"keyMetadata": map[string]any{
 			"aWSAccountId": aws.ToString(md.AWSAccountId), "keyId": aws.ToString(md.KeyId), "arn": arn,
 			"creationDate": aws.ToTime(md.CreationDate).UTC().Format(time.RFC3339), "enabled": md.Enabled,
@@ -162,30 +162,30 @@ func (w *world) createKey(ctx context.Context, scenario, region, description, po
 }
 
 // createAlias points alias at the key keyARN.
-func (w *world) createAlias(ctx context.Context, scenario, region, alias, keyARN string) error {
+func (w *world) createAlias(ctx context.Context, region, alias, keyARN string) error {
 	if _, err := w.in(region).KMS.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(keyARN)}); err != nil {
 		return fmt.Errorf("create alias %s in %s: %w", alias, region, err)
 	}
-	w.record(call{Source: sourceKMS, EventName: "CreateAlias", Region: region, KeyARN: keyARN, Scenario: scenario,
+	w.record(call{Source: sourceKMS, EventName: "CreateAlias", Region: region, KeyARN: keyARN,
 		Request: map[string]any{"aliasName": alias, "targetKeyId": keyARN}})
 	return nil
 }
 
 // putKeyPolicy writes the key's default policy.
-func (w *world) putKeyPolicy(ctx context.Context, scenario, keyARN, policyJSON string) error {
+func (w *world) putKeyPolicy(ctx context.Context, keyARN, policyJSON string) error {
 	region := arnRegion(keyARN)
 	if _, err := w.in(region).KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
 		KeyId: aws.String(keyARN), PolicyName: aws.String("default"), Policy: aws.String(policyJSON),
 	}); err != nil {
 		return fmt.Errorf("put key policy of %s: %w", keyARN, err)
 	}
-	w.record(call{Source: sourceKMS, EventName: "PutKeyPolicy", Region: region, KeyARN: keyARN, Scenario: scenario,
+	w.record(call{Source: sourceKMS, EventName: "PutKeyPolicy", Region: region, KeyARN: keyARN,
 		Request: map[string]any{"keyId": keyARN, "policyName": "default", "policy": policyJSON, "bypassPolicyLockoutSafetyCheck": false}})
 	return nil
 }
 
 // scheduleKeyDeletion schedules the key's deletion in days days.
-func (w *world) scheduleKeyDeletion(ctx context.Context, scenario, keyARN string, days int32) error {
+func (w *world) scheduleKeyDeletion(ctx context.Context, keyARN string, days int32) error {
 	region := arnRegion(keyARN)
 	// The key id, not the ARN: moto 5.2.1 answers HTTP 500 to
 	// ScheduleKeyDeletion (and DisableKey, EnableKey, CancelKeyDeletion)
@@ -195,7 +195,7 @@ func (w *world) scheduleKeyDeletion(ctx context.Context, scenario, keyARN string
 	if err != nil {
 		return fmt.Errorf("schedule deletion of %s: %w", keyARN, err)
 	}
-	w.record(call{Source: sourceKMS, EventName: "ScheduleKeyDeletion", Region: region, KeyARN: keyARN, Scenario: scenario,
+	w.record(call{Source: sourceKMS, EventName: "ScheduleKeyDeletion", Region: region, KeyARN: keyARN,
 		Request: map[string]any{"keyId": keyID, "pendingWindowInDays": days},
 		Response: map[string]any{"keyId": keyARN, "deletionDate": aws.ToTime(out.DeletionDate).UTC().Format(time.RFC3339),
 			"keyState": string(out.KeyState), "pendingWindowInDays": days}})
@@ -204,7 +204,7 @@ func (w *world) scheduleKeyDeletion(ctx context.Context, scenario, keyARN string
 
 // createTrail creates a single-Region trail in region writing to bucket,
 // encrypted with keyARN unless it is "", and returns its ARN.
-func (w *world) createTrail(ctx context.Context, scenario, region, name, bucket, keyARN string) (string, error) {
+func (w *world) createTrail(ctx context.Context, region, name, bucket, keyARN string) (string, error) {
 	in := &cloudtrail.CreateTrailInput{Name: aws.String(name), S3BucketName: aws.String(bucket)}
 	req := map[string]any{"name": name, "s3BucketName": bucket}
 	if keyARN != "" {
@@ -223,7 +223,7 @@ func (w *world) createTrail(ctx context.Context, scenario, region, name, bucket,
 	if keyARN != "" {
 		resp["kmsKeyId"] = keyARN
 	}
-	w.record(call{Source: sourceCloudTrail, EventName: "CreateTrail", Region: region, Request: req, Response: resp, Scenario: scenario})
+	w.record(call{Source: sourceCloudTrail, EventName: "CreateTrail", Region: region, Request: req, Response: resp})
 	return arn, nil
 }
 

@@ -25,6 +25,9 @@ var transientCodes = map[string]bool{
 	"ServiceUnavailableException":     true,
 	"ConcurrentModificationException": true,
 	"ConflictException":               true,
+	// Expired temporary credentials are refreshed on the next attempt.
+	"ExpiredToken":          true,
+	"ExpiredTokenException": true,
 }
 
 // Transient reports whether err is worth retrying later: throttling, a

@@ -208,20 +208,24 @@ func TestErrorPathNotFound(t *testing.T) {
 // CloudTrail use it.
 func TestNeverUpdateTrailWithUngrantedKey(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault fault
-		want  []string
+		name      string
+		fault     fault
+		want      []string
+		transient bool
 	}{
-		{"PutKeyPolicy fails", fault{Code: "MalformedPolicyDocumentException", Status: 400}, []string{"PutKeyPolicy=failed", "UpdateTrail=skipped"}},
-		{"PutKeyPolicy is lost", fault{IgnoreWrite: true}, []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}},
-		{"PutKeyPolicy throttled", fault{Code: "ThrottlingException", Status: 400}, []string{"PutKeyPolicy=failed"}},
+		{"PutKeyPolicy fails", fault{Code: "MalformedPolicyDocumentException", Status: 400}, []string{"PutKeyPolicy=failed", "UpdateTrail=skipped"}, false},
+		{"PutKeyPolicy is lost", fault{IgnoreWrite: true}, []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}, false},
+		{"PutKeyPolicy throttled", fault{Code: "ThrottlingException", Status: 400}, []string{"PutKeyPolicy=failed"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeAWS(t)
 			trail := f.addTrail("plain", "")
 			f.fail(opPutKeyPolicy, tt.fault)
-			rep, _ := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+			rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+			if got := err != nil && Transient(err); got != tt.transient || (err != nil && !tt.transient) {
+				t.Errorf("error %v, want transient=%v", err, tt.transient)
+			}
 			res := onlyResult(t, rep)
 			if got := outcomes(res); !slices.Equal(got, tt.want) {
 				t.Errorf("outcomes %v, want %v", got, tt.want)
@@ -323,7 +327,7 @@ func iamAction(op string) string {
 // costs a few sequential round trips, not one per call.
 func TestObserveIsConcurrent(t *testing.T) {
 	f := newFakeAWS(t)
-	f.latency = 100 * time.Millisecond
+	f.latency = 200 * time.Millisecond
 	f.addKey(trailKeyARN, trailKeyID, rootPolicy(fakeAccount))
 	trail := f.addTrail("keyed", trailKeyARN)
 	cfg := fakeConfig()
@@ -334,15 +338,17 @@ func TestObserveIsConcurrent(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	calls := len(f.recorded())
-	// GetTrail, then tags, status, location and the key's three reads at once.
-	if calls < 7 {
-		t.Fatalf("only %d calls: %v", calls, f.recorded())
+	// Round 1: GetTrail. Round 2, at once: ListTags, GetTrailStatus,
+	// GetBucketLocation, and the key's DescribeKey, GetKeyPolicy and
+	// GetKeyRotationStatus.
+	if calls != 7 {
+		t.Fatalf("%d calls, want 7: %v", calls, f.recorded())
 	}
-	if f.maxInFlight < 4 {
+	if f.maxInFlight < 5 {
 		t.Errorf("at most %d calls in flight, want the independent reads concurrent", f.maxInFlight)
 	}
-	if elapsed > time.Duration(calls-2)*f.latency {
-		t.Errorf("%d calls took %s: reads are not concurrent enough", calls, elapsed)
+	if serial := time.Duration(calls) * f.latency; elapsed > serial-2*f.latency {
+		t.Errorf("%d calls took %s, close to one after the other (%s)", calls, elapsed, serial)
 	}
 }
 
@@ -360,5 +366,39 @@ func TestTransient(t *testing.T) {
 		if got := Transient(tt.err); got != tt.want {
 			t.Errorf("Transient(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+func TestSweepRegionDenied(t *testing.T) {
+	f := newFakeAWS(t)
+	trail := f.addTrail("plain", "")
+	f.fail("CloudTrail_20131101.DescribeTrails", fault{Code: "AccessDeniedException", Status: 400, Times: 1})
+	cfg := fakeConfig()
+	cfg.Regions = []string{"us-east-1", "eu-west-1"}
+	cfg.Concurrency = 1 // one Region after the other: exactly one is denied
+	rep, err := f.reconciler(cfg).Sweep(testCtx(t))
+	if err != nil {
+		t.Fatalf("a denied Region is terminal: %v", err)
+	}
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "describe trails") {
+		t.Errorf("run errors %q, want the denied Region", rep.Errors)
+	}
+	if res := onlyResult(t, rep); res.Trail != trail || !res.Changed() {
+		t.Errorf("the other Region's trail was not reconciled: %+v", res)
+	}
+}
+
+func TestReconcileKeyNotFound(t *testing.T) {
+	f := newFakeAWS(t)
+	f.addTrail("plain", "")
+	rep, err := f.reconciler(fakeConfig()).ReconcileKey(testCtx(t), fakeAccount, fakeRegion, "alias/deleted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 0 || len(rep.Errors) != 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if n := f.count("CloudTrail_20131101.DescribeTrails"); n != 0 {
+		t.Errorf("looked for trails of a key that does not exist")
 	}
 }

@@ -235,6 +235,7 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 	}
 	all := make([]found, len(accounts))
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cap(rn.sem))
 	for i, acct := range accounts {
 		g.Go(func() error {
 			trails, err := rn.findTrails(gctx, acct, func(string) bool { return true })

@@ -1,0 +1,270 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/reconcile"
+)
+
+// rieModule is the aws-lambda-rie command, pinned by the tool directive of
+// go.mod.
+const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+
+var functionNames = []string{"trail-remediator", "key-remediator", "sweeper"}
+
+// moduleRoot is the directory of go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		skipOrFail(t, "cannot find the module root (go env GOMOD): %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// buildE2E builds every function's bootstrap the way Lambda runs it
+// (linux, static, lambda.norpc, for the host's architecture) and
+// aws-lambda-rie, into dir.
+func buildE2E(t *testing.T, dir string) {
+	t.Helper()
+	root := moduleRoot(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir+string(filepath.Separator), "./functions/...")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errs[0] = fmt.Errorf("build functions: %v\n%s", err, out)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "aws-lambda-rie"), rieModule)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errs[1] = fmt.Errorf("build aws-lambda-rie: %v\n%s", err, out)
+		}
+	}()
+	wg.Wait()
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if errs[1] != nil {
+		skipOrFail(t, "aws-lambda-rie unavailable: %v", errs[1])
+	}
+	for _, fn := range functionNames {
+		// go build -o dir/ writes dir/<function>; the bootstrap goes to
+		// dir/<function>/bootstrap, so move the binary aside first.
+		if err := os.Rename(filepath.Join(dir, fn), filepath.Join(dir, fn+".bin")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, fn+".bin"), filepath.Join(dir, fn, "bootstrap")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// functionEnv is the environment of a function: this process's without
+// AWS_* and TRAILGUARD_* variables, then extra.
+func functionEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		u := strings.ToUpper(kv)
+		if !strings.HasPrefix(u, "AWS_") && !strings.HasPrefix(u, "TRAILGUARD_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// rie runs bootstrap under aws-lambda-rie and returns its invoke URL; the
+// emulator and the function are stopped when t ends.
+func rie(t *testing.T, dir, fn string, env []string) string {
+	t.Helper()
+	port, apiPort := freePort(t), freePort(t)
+	logs := &syncWriter{}
+	cmd := exec.Command(filepath.Join(dir, "aws-lambda-rie"),
+		"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		filepath.Join(dir, fn, "bootstrap"))
+	cmd.Dir = filepath.Join(dir, fn)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start aws-lambda-rie: %v", err)
+	}
+	pid := cmd.Process.Pid
+	t.Cleanup(func() {
+		// The emulator and the bootstrap it started share the process
+		// group created for this pid.
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", fn, logs.String())
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("aws-lambda-rie for %s not listening: %v\n%s", fn, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", port)
+}
+
+// syncWriter collects a process's output from several goroutines.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// post invokes the function with event and decodes its result.
+func post(t *testing.T, url string, event []byte) reconcile.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var rep reconcile.Report
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &rep) != nil || rep.Results == nil {
+		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
+	}
+	return rep
+}
+
+// TestEndToEndLambdaRuntime builds each function's bootstrap and invokes it
+// through aws-lambda-rie with real event JSON against moto.
+func TestEndToEndLambdaRuntime(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		skipOrFail(t, "the Lambda bootstrap is a linux binary; this host is %s", runtime.GOOS)
+	}
+	if testing.Short() {
+		skipOrFail(t, "-short: the end-to-end test builds the functions (minutes on a cold build cache)")
+	}
+	srv := moto(t)
+	dir := t.TempDir()
+	buildE2E(t, dir)
+
+	t.Run("bad config stops the function", func(t *testing.T) {
+		cmd := exec.Command(filepath.Join(dir, "sweeper", "bootstrap"))
+		cmd.Env = functionEnv(append(srv.Env(), config.EnvMode+"=fix-everything")...)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
+		}
+		if !strings.Contains(string(out), config.EnvMode) || !strings.Contains(string(out), "bad configuration") {
+			t.Errorf("output does not name the bad variable:\n%s", out)
+		}
+	})
+
+	w := world{t: t, srv: srv}
+	base := w.key(config.DefaultKeyAlias)
+	w.bucket("e2e-logs")
+	plain := w.trail("e2e-plain", "e2e-logs", "")
+	shared := w.key("")
+	keyed := w.trail("e2e-keyed", "e2e-logs", shared)
+	w.disable(shared)
+	env := functionEnv(append(srv.Env(), "TRAILGUARD_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=60")...)
+
+	rep := post(t, rie(t, dir, "trail-remediator", env),
+		eventJSON(t, "create_trail.json", ev{Account: motoAccount, Region: "us-east-1", EventName: "CreateTrail", Name: "e2e-plain", ARN: plain, Bucket: "e2e-logs"}))
+	if got, want := actionOutcomes(rep), []string{"PutKeyPolicy=updated", "UpdateTrail=updated"}; !slices.Equal(got, want) {
+		t.Errorf("trail-remediator: outcomes %v, want %v", got, want)
+	}
+	if got := w.trailKey("e2e-plain"); got != base {
+		t.Errorf("trail key %q, want %q", got, base)
+	}
+
+	rep = post(t, rie(t, dir, "key-remediator", env),
+		eventJSON(t, "key_event.json", ev{Account: motoAccount, Region: "us-east-1", EventName: "DisableKey", KeyRef: shared, ARN: shared}))
+	if len(rep.Results) != 1 || rep.Results[0].Trail != keyed {
+		t.Errorf("key-remediator: results %+v, want one for %s", rep.Results, keyed)
+	}
+	if got, want := actionOutcomes(rep), []string{"EnableKey=updated", "PutKeyPolicy=updated"}; !slices.Equal(got, want) {
+		t.Errorf("key-remediator: outcomes %v, want %v", got, want)
+	}
+
+	rep = post(t, rie(t, dir, "sweeper", env), eventJSON(t, "scheduled.json", ev{Account: motoAccount, Region: "us-east-1"}))
+	if len(rep.Results) != 2 {
+		t.Errorf("sweeper: %d results, want 2", len(rep.Results))
+	}
+	if got := actionOutcomes(rep); len(got) != 0 {
+		t.Errorf("sweeper after the fixes: %v", got)
+	}
+	for _, res := range rep.Results {
+		for _, f := range res.Findings {
+			if f.Actionable {
+				t.Errorf("sweeper: %s still has %s", res.Trail, f.Rule)
+			}
+		}
+	}
+}
