@@ -140,6 +140,10 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		rn.r.log.Warn("cannot read bucket location; assuming the trail key's Region",
 			"trail", t.ARN, "bucket", t.S3BucketName, "region", st.Key.Region, "error", bucketErr.Error())
 		st.BucketRegion = st.Key.Region
+	case trailOwner(t.ARN) != account:
+		// An organization trail seen from a member account: its bucket
+		// belongs to another account, and nothing is changed here.
+		rn.r.log.Info("cannot read the bucket location of another account's trail", "trail", t.ARN, "error", bucketErr.Error())
 	default:
 		return st, bucketErr
 	}

@@ -138,6 +138,15 @@ func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail
 	actions, alerts, err := rn.execute(ctx, st, p)
 	res.Actions = actions
 	res.Alerts = append(res.Alerts, alerts...)
+	if res.Error == "" {
+		var failures []string
+		for _, a := range actions {
+			if a.Outcome == Failed {
+				failures = append(failures, a.Message)
+			}
+		}
+		res.Error = strings.Join(failures, "; ")
+	}
 	if err != nil {
 		return rn.failed(res, err)
 	}

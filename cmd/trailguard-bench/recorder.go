@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trailguard/trailguard/pkg/awsproxy"
+)
+
+// HTTPDoer is the HTTP client the AWS SDK calls (aws.HTTPClient).
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// call is one AWS API call as the SDK sent it.
+type call struct {
+	Op       string
+	Resource string // the key, trail or bucket it is about ("" if none)
+	Request  string // the operation and its body: equal requests ask the same question
+	Start    time.Time
+	End      time.Time
+	Status   int
+}
+
+// recorder is an HTTP client that records every AWS call the SDK makes
+// through it (operation, resource, request, timing), so that one run's
+// calls can be analysed: sequential rounds and calls whose answer was
+// already known.
+type recorder struct {
+	next HTTPDoer
+
+	mu    sync.Mutex
+	calls []call
+}
+
+func newRecorder(next HTTPDoer) *recorder { return &recorder{next: next} }
+
+// Do records the call and passes it on.
+func (r *recorder) Do(req *http.Request) (*http.Response, error) {
+	op := awsproxy.Operation(req) // restores req.Body
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	c := call{Op: op, Resource: resourceOf(op, req.URL, body), Request: op + " " + canonicalRequest(req.URL, body), Start: time.Now()}
+	resp, err := r.next.Do(req)
+	c.End = time.Now()
+	if resp != nil {
+		c.Status = resp.StatusCode
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+	return resp, err
+}
+
+// take returns the calls recorded since the last take, by start time.
+func (r *recorder) take() []call {
+	r.mu.Lock()
+	out := r.calls
+	r.calls = nil
+	r.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// canonicalRequest is what a request asks, without signatures, dates or
+// the form's Version field: the URL path and sorted query, and the body
+// (JSON bodies re-encoded with sorted keys).
+func canonicalRequest(u *url.URL, body []byte) string {
+	var b strings.Builder
+	b.WriteString(u.Path)
+	if q := u.Query(); len(q) > 0 {
+		b.WriteString("?" + q.Encode())
+	}
+	if len(body) > 0 {
+		var v any
+		if json.Unmarshal(body, &v) == nil {
+			if out, err := json.Marshal(v); err == nil {
+				body = out
+			}
+		}
+		b.WriteString(" ")
+		b.Write(body)
+	}
+	return b.String()
+}
+
+// resourceOf names what a call is about, normalised so that a key given
+// by id and by ARN is the same resource: "key:<id>", "trail:<name>",
+// "bucket:<name>", or "" for account-wide calls.
+func resourceOf(op string, u *url.URL, body []byte) string {
+	if strings.HasPrefix(op, "s3:") {
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			name, _, _ := strings.Cut(p, "/")
+			return "bucket:" + name
+		}
+		return ""
+	}
+	var fields struct {
+		KeyID          string   `json:"KeyId"`
+		Name           string   `json:"Name"`
+		ResourceIDList []string `json:"ResourceIdList"`
+	}
+	if json.Unmarshal(body, &fields) != nil {
+		return ""
+	}
+	switch {
+	case fields.KeyID != "":
+		return "key:" + lastSegment(fields.KeyID, "key/")
+	case fields.Name != "":
+		return "trail:" + lastSegment(fields.Name, "trail/")
+	case len(fields.ResourceIDList) == 1:
+		return "trail:" + lastSegment(fields.ResourceIDList[0], "trail/")
+	}
+	return ""
+}
+
+// lastSegment returns what follows the last sep in s (s when none).
+func lastSegment(s, sep string) string {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[i+len(sep):]
+	}
+	return s
+}
+
+// writes are the operations trailguard changes a resource with.
+var writes = map[string]bool{
+	"PutKeyPolicy": true, "EnableKey": true, "CancelKeyDeletion": true, "EnableKeyRotation": true,
+	"UpdateTrail": true, "Publish": true,
+}
+
+// isRead reports whether op only reads.
+func isRead(op string) bool {
+	if writes[op] {
+		return false
+	}
+	for _, p := range []string{"Get", "Describe", "List", "s3:GET"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// analysis is what one run's calls show.
+type analysis struct {
+	// Calls is the number of calls; ByOp counts them per operation.
+	Calls int            `json:"calls"`
+	ByOp  map[string]int `json:"by_operation"`
+	// Rounds is the length of the longest chain of calls each of which
+	// started after the previous one had answered: the sequential round
+	// trips, whatever the latency.
+	Rounds int `json:"rounds"`
+	// Repeated are reads asked again, the same question about a resource
+	// nothing in the run had written to since the first answer: the
+	// answer was already known.
+	Repeated []string `json:"repeated,omitempty"`
+	// ReadAfterOwnWrite are reads of a resource the run itself had just
+	// written (the answer follows from the write).
+	ReadAfterOwnWrite []string `json:"read_after_own_write,omitempty"`
+	// Chain is the operations of one longest chain, in order.
+	Chain []string `json:"chain"`
+}
+
+// analyse computes rounds and known answers of calls (sorted by start).
+func analyse(calls []call) analysis {
+	a := analysis{Calls: len(calls), ByOp: map[string]int{}}
+	for _, c := range calls {
+		a.ByOp[c.Op]++
+	}
+	a.Rounds, a.Chain = longestChain(calls)
+
+	// version counts the writes to each resource so far (by start time:
+	// a read that starts after a write started may see it).
+	version := map[string]int{}
+	type seenKey struct {
+		req string
+		ver int
+	}
+	seen := map[seenKey]bool{}
+	written := map[string]bool{}
+	for _, c := range calls {
+		if c.Status >= 300 { // failed calls (and retried throttles) asked nothing answered
+			continue
+		}
+		if writes[c.Op] {
+			if c.Resource != "" {
+				version[c.Resource]++
+				written[c.Resource] = true
+			}
+			continue
+		}
+		if !isRead(c.Op) {
+			continue
+		}
+		k := seenKey{c.Request, version[c.Resource]}
+		switch {
+		case seen[k]:
+			a.Repeated = append(a.Repeated, c.Op+" "+c.Resource)
+		case c.Resource != "" && written[c.Resource]:
+			// A read of what the run itself wrote: the answer follows
+			// from the write (the policy it put, the state after
+			// CancelKeyDeletion or EnableKey).
+			a.ReadAfterOwnWrite = append(a.ReadAfterOwnWrite, c.Op+" "+c.Resource)
+		}
+		seen[k] = true
+	}
+	return a
+}
+
+// longestChain returns the length of the longest sequence of calls in
+// which each starts after the previous one ended, and its operations.
+// Taking, at each step, the call that ends first among those starting
+// after the last chosen end gives a longest chain (interval scheduling).
+func longestChain(calls []call) (int, []string) {
+	byEnd := make([]call, len(calls))
+	copy(byEnd, calls)
+	sort.SliceStable(byEnd, func(i, j int) bool { return byEnd[i].End.Before(byEnd[j].End) })
+	var (
+		n     int
+		chain []string
+		last  time.Time
+	)
+	for _, c := range byEnd {
+		if n == 0 || !c.Start.Before(last) {
+			n++
+			chain = append(chain, c.Op)
+			last = c.End
+		}
+	}
+	return n, chain
+}
