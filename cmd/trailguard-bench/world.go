@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -25,23 +26,21 @@ const benchRole = "TrailguardBench"
 // world creates resources in moto directly (not through the latency
 // proxy), as one account.
 type world struct {
-	srv     *motoserver.Server
+	base    aws.Config
 	account string
-	creds   aws.CredentialsProvider
 }
 
-func newWorld(srv *motoserver.Server) *world {
-	return &world{srv: srv, account: motoserver.AccountID}
+func newWorld(srv *motoserver.Server) (*world, error) {
+	base, err := srv.AWSConfig(context.Background(), "us-east-1")
+	if err != nil {
+		return nil, err
+	}
+	return &world{base: base, account: motoserver.AccountID}, nil
 }
 
 func (w *world) cfg(region string) aws.Config {
-	cfg, err := w.srv.AWSConfig(context.Background(), region)
-	if err != nil {
-		panic(err) // only with a nil server, which run never passes
-	}
-	if w.creds != nil {
-		cfg.Credentials = w.creds
-	}
+	cfg := w.base.Copy()
+	cfg.Region = region
 	return cfg
 }
 
@@ -56,10 +55,9 @@ func (w *world) as(ctx context.Context, account string) (*world, error) {
 		return nil, fmt.Errorf("assume role in %s: %w", account, err)
 	}
 	c := *out.Credentials
-	creds := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}, nil
-	}))
-	return &world{srv: w.srv, account: account, creds: creds}, nil
+	base := w.base.Copy()
+	base.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	return &world{base: base, account: account}, nil
 }
 
 // createAccounts creates an organization with n member accounts and

@@ -1,8 +1,10 @@
 package awsproxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -23,7 +25,26 @@ const (
 	Internal Fault = "internal" // HTTP 500 InternalFailure
 	Timeout  Fault = "timeout"  // hold the request until the client gives up (bounded)
 	Drop     Fault = "drop"     // close the connection without an answer
+	// Lost forwards the call, so it takes effect, then closes the
+	// connection without the answer: the client cannot tell it from Drop.
+	Lost Fault = "lost"
 )
+
+// Call is one request as the proxy handled it, given to the Before and
+// After hooks.
+type Call struct {
+	// Operation is the request's AWS operation (see Operation).
+	Operation string
+	// Body is the request body.
+	Body []byte
+	// Fault is the fault injected into the call ("" for none). A call
+	// refused because the proxy is down (see CrashAfter) has Fault Drop.
+	Fault Fault
+	// Forwarded is true when the call reached the target (no fault, or
+	// Lost); Status is then the target's HTTP status (After only).
+	Forwarded bool
+	Status    int
+}
 
 // Rule injects Faults on calls whose operation is Operation (or every
 // operation when it is "") with probability Rate (0..1).
@@ -45,6 +66,13 @@ type Options struct {
 	// TimeoutHold bounds how long a Timeout fault holds a request
 	// (default 5s).
 	TimeoutHold time.Duration
+	// Before, when set, is called for every call after the fault is
+	// chosen and before it is answered or forwarded; it may block, for
+	// example to make a concurrent change directly at the target. After,
+	// when set, is called once the call is answered (or dropped). Both
+	// run on the request's goroutine and must be safe for concurrent use.
+	Before func(Call)
+	After  func(Call)
 }
 
 // Proxy is a running loopback proxy.
@@ -62,6 +90,10 @@ type Proxy struct {
 	// inflight and peak track concurrent calls, from which round trips
 	// can be reasoned about.
 	inflight, peak int
+	// crashAfter is the operation after whose next success the proxy
+	// goes down; down refuses every call until Restart.
+	crashAfter string
+	down       bool
 }
 
 // Start starts a proxy on a free 127.0.0.1 port forwarding to target.
@@ -102,8 +134,20 @@ func (p *Proxy) Close() error {
 func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := Operation(r)
+		var body []byte
+		if r.Body != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		fault := p.record(op)
 		defer p.done()
+		call := Call{Operation: op, Body: body, Fault: fault}
+		if p.opts.Before != nil {
+			p.opts.Before(call)
+		}
+		if p.opts.After != nil {
+			defer func() { p.opts.After(call) }()
+		}
 		if p.opts.Latency > 0 {
 			time.Sleep(p.opts.Latency)
 		}
@@ -122,17 +166,102 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 			writeError(w, r, http.StatusServiceUnavailable, "ServiceUnavailable", "injected timeout")
 			return
 		case Drop:
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					_ = conn.Close()
-					return
-				}
-			}
-			writeError(w, r, http.StatusBadGateway, "BadGateway", "injected drop")
+			drop(w, r)
+			return
+		case Lost:
+			rec := &statusRecorder{header: http.Header{}}
+			next.ServeHTTP(rec, r)
+			call.Forwarded, call.Status = true, rec.status()
+			p.forwarded(op, call.Status)
+			drop(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		call.Forwarded, call.Status = true, sw.status()
+		p.forwarded(op, call.Status)
 	})
+}
+
+// drop closes the client's connection without an answer.
+func drop(w http.ResponseWriter, r *http.Request) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	writeError(w, r, http.StatusBadGateway, "BadGateway", "injected drop")
+}
+
+// statusWriter records the status of a response passed through.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Flush lets the reverse proxy flush through the wrapper.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// statusRecorder is a ResponseWriter that discards the body (a Lost
+// answer) and keeps the status.
+type statusRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (s *statusRecorder) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// forwarded notes a call the target answered with status; it takes the
+// proxy down when the call is the armed CrashAfter operation and succeeded.
+func (p *Proxy) forwarded(op string, status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.crashAfter != "" && p.crashAfter == op && status < 300 {
+		p.crashAfter, p.down = "", true
+	}
 }
 
 func (p *Proxy) record(op string) Fault {
@@ -142,6 +271,10 @@ func (p *Proxy) record(op string) Fault {
 	p.inflight++
 	if p.inflight > p.peak {
 		p.peak = p.inflight
+	}
+	if p.down {
+		p.faults[op+":down"]++
+		return Drop
 	}
 	for _, rule := range p.opts.Rules {
 		if rule.Operation != "" && rule.Operation != op {
@@ -201,6 +334,31 @@ func (p *Proxy) SetRules(rules []Rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.opts.Rules = rules
+}
+
+// CrashAfter arms a crash: once a call of operation op has been forwarded
+// and succeeded (its effect is made and answered), the proxy goes down and
+// drops every later call, as if the process making them had died right
+// after op returned, until Restart. Calls refused while down are counted
+// in Faults as "operation:down".
+func (p *Proxy) CrashAfter(op string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.crashAfter = op
+}
+
+// Down reports whether an armed CrashAfter has fired.
+func (p *Proxy) Down() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down
+}
+
+// Restart brings the proxy back up after a crash and disarms CrashAfter.
+func (p *Proxy) Restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.crashAfter, p.down = "", false
 }
 
 // Operations returns the sorted operation names seen so far.

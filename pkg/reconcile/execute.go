@@ -87,13 +87,12 @@ func (rn *run) guard(target string) (Outcome, string, bool) {
 	if ok {
 		return "", "", true
 	}
-	msg := fmt.Sprintf("loop guard: %s was already changed %d times in the last %s; trailguard stops changing it and alerts instead (something may be reverting its fixes)",
-		target, rn.r.guard.max, rn.r.guard.window)
 	if !first {
 		return Skipped, "", false
 	}
 	rn.r.log.Error("loop guard tripped", "target", target)
-	return Skipped, msg, false
+	return Skipped, fmt.Sprintf("loop guard: %s was already changed %d times in the last %s; trailguard stops changing it and alerts instead (something may be reverting its fixes)",
+		target, rn.r.guard.max, rn.r.guard.window), false
 }
 
 // keyRegionAccount returns the Region and account of a key ARN.

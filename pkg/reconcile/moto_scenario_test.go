@@ -473,7 +473,7 @@ func TestMotoNotification(t *testing.T) {
 	}
 	if _, err := sns.NewFromConfig(w.cfg("us-east-1")).Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String("arn:aws:sqs:us-east-1:" + motoAccount + ":notices"),
+		Endpoint:   aws.String("arn:aws:sqs:us-east-1:" + motoAccount + ":notices"),
 		Attributes: map[string]string{"RawMessageDelivery": "true"},
 	}); err != nil {
 		t.Fatal(err)
@@ -518,6 +518,16 @@ func TestMotoNotification(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if msgs := receive(); len(msgs) != 0 {
 		t.Errorf("quiet run notified: %v", msgs)
+	}
+	// An alert (no baseline key in the bucket's Region) is notified too.
+	w.bucket("logs-notify-eu", "eu-west-1")
+	lonely := w.trail("eu-west-1", "notify-eu", "logs-notify-eu", "", false, nil)
+	if _, err := w.reconciler(cfg).ReconcileTrail(ctx, motoAccount, "eu-west-1", lonely); err != nil {
+		t.Fatal(err)
+	}
+	msgs = receive()
+	if len(msgs) != 1 || !strings.Contains(msgs[0], lonely) || !strings.Contains(msgs[0], "no baseline key") {
+		t.Errorf("alert notification: %v", msgs)
 	}
 }
 

@@ -1,0 +1,151 @@
+// Command trailguard-bench runs trailguard's performance benchmarks on
+// this machine and writes one report, report.md and report.json, into the
+// -out directory (what `make bench` runs):
+//
+//  1. core: the go test benchmarks of policy parse+evaluate, parse+
+//     evaluate+merge (5, 50, 200 statements) and evaluate+plan, with the
+//     growth ratios between sizes;
+//  2. critical path: the real handlers against moto through a loopback
+//     proxy adding a fixed latency per AWS call, per scenario: calls,
+//     sequential round trips and calls whose answer was already known;
+//  3. footprint: each function's bootstrap built as deployed (arm64 and
+//     the host architecture), binary and zip size, start to first result
+//     under aws-lambda-rie and peak RSS, side by side with Python's boto3
+//     start;
+//  4. sweep scaling: 10, 100 and 1,000 trails over Regions and accounts
+//     with the injected latency, and with injected throttling; the cost
+//     model derived from it.
+//
+// Nothing here asserts on time: the figures are reported against their
+// targets.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// options are the command-line settings.
+type options struct {
+	Out          string        `json:"-"`
+	Latency      time.Duration `json:"-"`
+	LatencyMS    float64       `json:"latency_ms"`
+	Concurrency  int           `json:"sweep_concurrency"`
+	Sizes        []int         `json:"sweep_sizes"`
+	ThrottleRate float64       `json:"throttle_rate"`
+	Runs         int           `json:"critical_runs"`
+	ColdRuns     int           `json:"cold_start_runs"`
+	BenchCount   int           `json:"bench_count"`
+	BenchTime    string        `json:"bench_time"`
+	Sections     []string      `json:"sections"`
+}
+
+var allSections = []string{"core", "critical", "footprint", "sweep"}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("trailguard-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	var sizes, sections string
+	fs.StringVar(&o.Out, "out", "bench/results", "directory for report.md and report.json")
+	fs.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency the proxy adds to every AWS call")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "TRAILGUARD_CONCURRENCY of the sweeps (1..64)")
+	fs.StringVar(&sizes, "sizes", "10,100,1000", "trail counts of the sweep scaling runs")
+	fs.Float64Var(&o.ThrottleRate, "throttle", 0.05, "share of calls the proxy throttles in the throttled sweep (0: no such run)")
+	fs.IntVar(&o.Runs, "runs", 3, "runs of each critical-path scenario (the median is reported)")
+	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts per function and Python runs (the median is reported)")
+	fs.IntVar(&o.BenchCount, "bench-count", 3, "go test -count of the core benchmarks (the median is reported)")
+	fs.StringVar(&o.BenchTime, "bench-time", "300ms", "go test -benchtime of the core benchmarks")
+	fs.StringVar(&sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	o.LatencyMS = ms(o.Latency)
+	if o.Latency <= 0 {
+		return o, errors.New("-latency must be positive (round trips are wall time divided by it)")
+	}
+	if o.Concurrency < 1 || o.Concurrency > 64 {
+		return o, fmt.Errorf("-concurrency %d: want 1 to 64", o.Concurrency)
+	}
+	if o.ThrottleRate < 0 || o.ThrottleRate >= 1 {
+		return o, fmt.Errorf("-throttle %v: want 0 to below 1", o.ThrottleRate)
+	}
+	if o.Runs < 1 || o.ColdRuns < 1 || o.BenchCount < 1 {
+		return o, errors.New("-runs, -cold-runs and -bench-count must be at least 1")
+	}
+	for _, s := range strings.Split(sizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 5000 {
+			return o, fmt.Errorf("-sizes: %q is not a trail count from 1 to 5000", s)
+		}
+		o.Sizes = append(o.Sizes, n)
+	}
+	for _, s := range strings.Split(sections, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !contains(allSections, s) {
+			return o, fmt.Errorf("-sections: unknown section %q (want some of %s)", s, strings.Join(allSections, ","))
+		}
+		o.Sections = append(o.Sections, s)
+	}
+	return o, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func run(args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "trailguard-bench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	rep := runAll(ctx, o, logf)
+	paths, err := writeReport(o.Out, rep)
+	if err != nil {
+		fmt.Fprintln(stderr, "trailguard-bench:", err)
+		return 1
+	}
+	logf("report written: %s", strings.Join(paths, ", "))
+	if len(rep.Errors) > 0 {
+		for _, e := range rep.Errors {
+			fmt.Fprintln(stderr, "trailguard-bench: error:", e)
+		}
+		return 1
+	}
+	return 0
+}
