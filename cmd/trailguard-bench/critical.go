@@ -34,6 +34,12 @@ type Scenario struct {
 	WallMS float64 `json:"wall_ms"`
 	// RoundTrips is WallMS divided by the injected latency.
 	RoundTrips float64 `json:"round_trips"`
+	// ZeroLatencyWallMS is the median wall time of the same scenario
+	// measured side by side without added latency; RoundTripsNet is
+	// (WallMS - ZeroLatencyWallMS) / latency: the round trips net of the
+	// emulator's own time.
+	ZeroLatencyWallMS float64 `json:"zero_latency_wall_ms"`
+	RoundTripsNet     float64 `json:"round_trips_net"`
 	// ChainRounds is the longest chain of calls that waited for each
 	// other (from the recorded call timeline); ChainRoundsToFix leaves
 	// out the final SNS notification.
@@ -43,7 +49,10 @@ type Scenario struct {
 	// Calls counts the AWS calls (as the proxy saw them).
 	Calls       int            `json:"calls"`
 	ByOperation map[string]int `json:"by_operation"`
-	PeakInFlight int           `json:"peak_in_flight"`
+	// MeanCallMS is the mean duration of each operation's calls: the
+	// injected latency plus the emulator's own time.
+	MeanCallMS   map[string]float64 `json:"mean_call_ms"`
+	PeakInFlight int                `json:"peak_in_flight"`
 	// Repeated and ReadAfterOwnWrite are calls whose answer the run
 	// already knew.
 	Repeated          []string `json:"repeated,omitempty"`
@@ -63,12 +72,13 @@ type CriticalSection struct {
 	Scenarios []Scenario `json:"scenarios"`
 }
 
-// scenarioSpec sets up one scenario in a fresh moto and returns the event
-// and the extra environment of the function.
+// scenarioSpec sets up one scenario in moto, its names prefixed with
+// prefix (moto is not reset between runs), and returns the event; env
+// receives the function's extra configuration.
 type scenarioSpec struct {
 	name, function, description string
 	targetRounds                int
-	setup                       func(ctx context.Context, w *world, env map[string]string) ([]byte, error)
+	setup                       func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error)
 }
 
 const (
@@ -78,20 +88,23 @@ const (
 
 func criticalScenarios() []scenarioSpec {
 	acct := motoserver.AccountID
-	trail := func(name string) plannedTrail {
-		return plannedTrail{Account: acct, Region: home, Name: name, Bucket: "bench-logs-" + acct}
+	trail := func(prefix, name string) plannedTrail {
+		return plannedTrail{Account: acct, Region: home, Name: prefix + name, Bucket: prefix + "logs-" + acct}
 	}
-	// baseline creates the baseline key (alias) with policy.
-	baseline := func(ctx context.Context, w *world, policy string) (string, error) {
+	// baseline creates the run's baseline key and alias with policy ("":
+	// root-only) and names the alias in env.
+	baseline := func(ctx context.Context, w *world, prefix, policy string, env map[string]string) (string, error) {
 		k, err := w.key(ctx, home, policy)
 		if err != nil {
 			return "", err
 		}
-		return k, w.alias(ctx, home, baselineName, k)
+		alias := "alias/" + prefix + "trailguard-cloudtrail"
+		env[config.EnvKeyAlias] = alias
+		return k, w.alias(ctx, home, alias, k)
 	}
-	unencrypted := func(compliantBaseline, explicit bool) func(ctx context.Context, w *world, env map[string]string) ([]byte, error) {
-		return func(ctx context.Context, w *world, env map[string]string) ([]byte, error) {
-			t := trail("bench-plain")
+	unencrypted := func(compliantBaseline, explicit bool) func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+		return func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+			t := trail(prefix, "plain")
 			policy := ""
 			if compliantBaseline {
 				p, err := compliantPolicy(acct, []plannedTrail{t})
@@ -100,7 +113,7 @@ func criticalScenarios() []scenarioSpec {
 				}
 				policy = p
 			}
-			k, err := baseline(ctx, w, policy)
+			k, err := baseline(ctx, w, prefix, policy, env)
 			if err != nil {
 				return nil, err
 			}
@@ -117,60 +130,60 @@ func criticalScenarios() []scenarioSpec {
 			return trailEvent(acct, home, "CreateTrail", t.Name, arn, t.Bucket)
 		}
 	}
-	// ownKeyTrails creates n trails sharing one key that is compliant for
+	// keyedTrails creates n trails sharing one key that is compliant for
 	// all of them, and a compliant baseline.
-	ownKeyTrails := func(ctx context.Context, w *world, n int) (string, []string, error) {
+	keyedTrails := func(ctx context.Context, w *world, prefix string, n int, env map[string]string) (string, []plannedTrail, []string, error) {
 		var ts []plannedTrail
 		for i := 0; i < n; i++ {
-			ts = append(ts, trail(fmt.Sprintf("bench-keyed-%d", i)))
+			ts = append(ts, trail(prefix, fmt.Sprintf("keyed-%d", i)))
 		}
 		p, err := compliantPolicy(acct, ts)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
-		if _, err := baseline(ctx, w, p); err != nil {
-			return "", nil, err
+		if _, err := baseline(ctx, w, prefix, p, env); err != nil {
+			return "", nil, nil, err
 		}
 		k, err := w.key(ctx, home, p)
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		if err := w.bucket(ctx, ts[0].Bucket, home); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		var arns []string
 		for _, t := range ts {
 			arn, err := w.trail(ctx, home, t.Name, t.Bucket, k)
 			if err != nil {
-				return "", nil, err
+				return "", nil, nil, err
 			}
 			arns = append(arns, arn)
 		}
-		return k, arns, nil
+		return k, ts, arns, nil
 	}
 	return []scenarioSpec{
 		{name: "compliant", function: "trail-remediator", targetRounds: 2,
 			description: "CreateTrail of a trail already encrypted with a compliant key: nothing to change",
-			setup: func(ctx context.Context, w *world, env map[string]string) ([]byte, error) {
-				_, arns, err := ownKeyTrails(ctx, w, 1)
+			setup: func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+				_, ts, arns, err := keyedTrails(ctx, w, prefix, 1, env)
 				if err != nil {
 					return nil, err
 				}
-				return trailEvent(acct, home, "CreateTrail", "bench-keyed-0", arns[0], trail("").Bucket)
+				return trailEvent(acct, home, "CreateTrail", ts[0].Name, arns[0], ts[0].Bucket)
 			}},
 		{name: "unencrypted-compliant-baseline", function: "trail-remediator", targetRounds: 3,
-			description: "CreateTrail of an unencrypted trail; the baseline key (found by alias) already lets CloudTrail use it",
+			description: "CreateTrail of an unencrypted trail; the baseline key (found by its alias) already lets CloudTrail use it",
 			setup:       unencrypted(true, false)},
 		{name: "unencrypted-compliant-baseline-keys", function: "trail-remediator", targetRounds: 3,
-			description: "as above, with the baseline key named by ARN in TRAILGUARD_KEYS (no alias lookup)",
+			description: "as above, the baseline key named by ARN in TRAILGUARD_KEYS (no alias lookup)",
 			setup:       unencrypted(true, true)},
 		{name: "unencrypted-baseline-needs-statements", function: "trail-remediator",
 			description: "CreateTrail of an unencrypted trail; the baseline key has KMS's root-only default policy",
 			setup:       unencrypted(false, false)},
 		{name: "shared-key-policy-drift", function: "key-remediator",
 			description: "PutKeyPolicy resets to root-only the policy of a key used by 5 trails",
-			setup: func(ctx context.Context, w *world, env map[string]string) ([]byte, error) {
-				k, _, err := ownKeyTrails(ctx, w, 5)
+			setup: func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+				k, _, _, err := keyedTrails(ctx, w, prefix, 5, env)
 				if err != nil {
 					return nil, err
 				}
@@ -181,8 +194,8 @@ func criticalScenarios() []scenarioSpec {
 			}},
 		{name: "key-pending-deletion", function: "key-remediator",
 			description: "ScheduleKeyDeletion of the compliant key of one trail",
-			setup: func(ctx context.Context, w *world, env map[string]string) ([]byte, error) {
-				k, _, err := ownKeyTrails(ctx, w, 1)
+			setup: func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+				k, _, _, err := keyedTrails(ctx, w, prefix, 1, env)
 				if err != nil {
 					return nil, err
 				}
@@ -195,51 +208,82 @@ func criticalScenarios() []scenarioSpec {
 }
 
 // runCritical measures every scenario runs times through a proxy adding
-// latency per call.
+// latency per call and, side by side, through one adding none: the
+// difference of the wall times divided by the latency is the number of
+// sequential round trips, net of the emulator's own time.
 func runCritical(ctx context.Context, srv *motoserver.Server, latency time.Duration, runs int, logf func(string, ...any)) (*CriticalSection, error) {
-	proxy, err := awsproxy.Start(srv.Endpoint, awsproxy.Options{Latency: latency})
+	slow, err := awsproxy.Start(srv.Endpoint, awsproxy.Options{Latency: latency})
 	if err != nil {
 		return nil, err
 	}
-	defer proxy.Close()
+	defer slow.Close()
+	fast, err := awsproxy.Start(srv.Endpoint, awsproxy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer fast.Close()
+	if err := srv.Reset(ctx); err != nil {
+		return nil, err
+	}
+	w, err := newWorld(srv)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.warmUp(ctx); err != nil {
+		return nil, err
+	}
+	topic, err := sns.NewFromConfig(w.cfg(home)).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("trailguard-notices")})
+	if err != nil {
+		return nil, fmt.Errorf("create topic: %w", err)
+	}
 	sec := &CriticalSection{LatencyMS: ms(latency),
-		Config: "deployed defaults (every enabled Region, alias/trailguard-cloudtrail, an SNS topic), functions built per scenario as at cold start"}
+		Config: "deployed defaults: every enabled Region (moto lists 38), the baseline key by alias, an SNS topic; a new Reconciler per invocation, as at cold start"}
+	seq := 0
 	for _, spec := range criticalScenarios() {
 		var measured []Scenario
-		for i := 0; i < runs; i++ {
-			s, err := runScenario(ctx, srv, proxy, latency, spec)
+		var zero []float64
+		for i := 0; i < runs && ctx.Err() == nil; i++ {
+			seq++
+			s, err := runScenario(ctx, srv, w, slow, latency, aws.ToString(topic.TopicArn), fmt.Sprintf("r%d-", seq), spec)
 			if err != nil {
-				s = Scenario{Name: spec.name, Function: spec.function, Description: spec.description, Error: err.Error()}
-				measured = []Scenario{s}
+				measured = []Scenario{{Name: spec.name, Function: spec.function, Description: spec.description, Error: err.Error()}}
 				break
 			}
 			measured = append(measured, s)
+			seq++
+			z, err := runScenario(ctx, srv, w, fast, 0, aws.ToString(topic.TopicArn), fmt.Sprintf("r%d-", seq), spec)
+			if err != nil {
+				measured = []Scenario{{Name: spec.name, Function: spec.function, Description: spec.description, Error: "without latency: " + err.Error()}}
+				break
+			}
+			zero = append(zero, z.WallMS)
 		}
 		sort.Slice(measured, func(i, j int) bool { return measured[i].WallMS < measured[j].WallMS })
 		s := measured[len(measured)/2]
 		s.Runs = len(measured)
-		logf("critical path %-40s %6.0f ms  %4.1f round trips  %2d chain  %2d calls  %d known answers %s",
-			s.Name, s.WallMS, s.RoundTrips, s.ChainRounds, s.Calls, s.KnownAnswers, s.Error)
+		if s.Error == "" {
+			s.ZeroLatencyWallMS = median(zero)
+			s.RoundTripsNet = (median(walls(measured)) - s.ZeroLatencyWallMS) / ms(latency)
+		}
+		logf("critical path %-38s %5.0f ms (%4.0f ms without latency): %4.1f round trips, %4.1f net, chain %2d, %2d calls, %d known answers %s",
+			s.Name, s.WallMS, s.ZeroLatencyWallMS, s.RoundTrips, s.RoundTripsNet, s.ChainRounds, s.Calls, s.KnownAnswers, s.Error)
 		sec.Scenarios = append(sec.Scenarios, s)
 	}
-	return sec, nil
+	return sec, ctx.Err()
 }
 
-func runScenario(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy, latency time.Duration, spec scenarioSpec) (Scenario, error) {
+func walls(ss []Scenario) []float64 {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		out[i] = s.WallMS
+	}
+	return out
+}
+
+func runScenario(ctx context.Context, srv *motoserver.Server, w *world, proxy *awsproxy.Proxy, latency time.Duration, topicARN, prefix string, spec scenarioSpec) (Scenario, error) {
 	s := Scenario{Name: spec.name, Function: spec.function, Description: spec.description, TargetRounds: spec.targetRounds}
-	if err := srv.Reset(ctx); err != nil {
-		return s, err
-	}
-	w, err := newWorld(srv)
-	if err != nil {
-		return s, err
-	}
-	topic, err := sns.NewFromConfig(w.cfg(home)).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("trailguard-notices")})
-	if err != nil {
-		return s, fmt.Errorf("create topic: %w", err)
-	}
-	env := map[string]string{config.EnvTopicARN: aws.ToString(topic.TopicArn)}
-	raw, err := spec.setup(ctx, w, env)
+	env := map[string]string{config.EnvTopicARN: topicARN}
+	raw, err := spec.setup(ctx, w, prefix, env)
 	if err != nil {
 		return s, fmt.Errorf("set up %s: %w", spec.name, err)
 	}
@@ -249,7 +293,7 @@ func runScenario(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Pr
 	}
 
 	// The function as main.go builds it at cold start, its AWS calls
-	// going through the latency proxy and the recorder.
+	// going through the proxy and the recorder.
 	rec := newRecorder(awshttp.NewBuildableClient())
 	base, err := srv.AWSConfig(ctx, home)
 	if err != nil {
@@ -283,6 +327,9 @@ func runScenario(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Pr
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return s, fmt.Errorf("decode result: %w", err)
 	}
+	if len(rep.Results) == 0 {
+		return s, fmt.Errorf("no result: %s", out)
+	}
 	for _, res := range rep.Results {
 		if res.Error != "" {
 			return s, fmt.Errorf("%s: %s", res.Trail, res.Error)
@@ -294,10 +341,12 @@ func runScenario(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Pr
 	a := analyse(calls)
 	toFix := analyse(slices.DeleteFunc(slices.Clone(calls), func(c call) bool { return c.Op == "Publish" }))
 	s.WallMS = ms(wall)
-	s.RoundTrips = float64(wall) / float64(latency)
+	if latency > 0 {
+		s.RoundTrips = float64(wall) / float64(latency)
+	}
 	s.ChainRounds, s.ChainRoundsToFix, s.Chain = a.Rounds, toFix.Rounds, a.Chain
 	s.Calls, s.ByOperation, s.PeakInFlight = proxy.Total(), proxy.Calls(), proxy.Peak()
-	s.Repeated, s.ReadAfterOwnWrite = a.Repeated, a.ReadAfterOwnWrite
+	s.Repeated, s.ReadAfterOwnWrite, s.MeanCallMS = a.Repeated, a.ReadAfterOwnWrite, a.MeanMS
 	s.KnownAnswers = len(a.Repeated) + len(a.ReadAfterOwnWrite)
 	if s.Calls != a.Calls {
 		return s, fmt.Errorf("the proxy saw %d calls, the recorder %d", s.Calls, a.Calls)

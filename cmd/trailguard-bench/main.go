@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,21 +104,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		if !contains(allSections, s) {
+		if !slices.Contains(allSections, s) {
 			return o, fmt.Errorf("-sections: unknown section %q (want some of %s)", s, strings.Join(allSections, ","))
 		}
 		o.Sections = append(o.Sections, s)
 	}
 	return o, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func run(args []string, stderr io.Writer) int {

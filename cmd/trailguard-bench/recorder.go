@@ -54,11 +54,36 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 		body = b
 		req.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	c := call{Op: op, Resource: resourceOf(op, req.URL, body), Request: op + " " + canonicalRequest(req.URL, body), Start: time.Now()}
+	c := call{Op: op, Resource: resourceOf(op, req.URL, body), Start: time.Now()}
+	scope := credentialScope(req.Header.Get("Authorization"))
 	resp, err := r.next.Do(req)
 	c.End = time.Now()
 	if resp != nil {
 		c.Status = resp.StatusCode
+		if op == "DescribeKey" && resp.StatusCode == http.StatusOK {
+			// The answer names the key an alias stands for: describing
+			// it by alias or by ARN asks the same question.
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			if rerr != nil {
+				return resp, rerr
+			}
+			var out struct {
+				KeyMetadata struct {
+					KeyID string `json:"KeyId"`
+				} `json:"KeyMetadata"`
+			}
+			if json.Unmarshal(b, &out) == nil && out.KeyMetadata.KeyID != "" {
+				c.Resource = "key:" + out.KeyMetadata.KeyID
+			}
+		}
+	}
+	if strings.HasPrefix(c.Resource, "key:") && isRead(op) {
+		// A key read asks about the key, however the key is named.
+		c.Request = op + " " + scope + " " + c.Resource
+	} else {
+		c.Request = op + " " + scope + " " + canonicalRequest(req.URL, body)
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, c)
@@ -74,6 +99,22 @@ func (r *recorder) take() []call {
 	r.mu.Unlock()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out
+}
+
+// credentialScope returns the access key and Region of a SigV4
+// Authorization header ("AKID/us-west-2"): with a custom endpoint they are
+// what tells apart the same request to two accounts or Regions.
+func credentialScope(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) < 3 {
+		return cred
+	}
+	return parts[0] + "/" + parts[2]
 }
 
 // canonicalRequest is what a request asks, without signatures, dates or
@@ -173,13 +214,20 @@ type analysis struct {
 	ReadAfterOwnWrite []string `json:"read_after_own_write,omitempty"`
 	// Chain is the operations of one longest chain, in order.
 	Chain []string `json:"chain"`
+	// MeanMS is the mean duration of each operation's calls (injected
+	// latency and the emulator's own time).
+	MeanMS map[string]float64 `json:"mean_ms"`
 }
 
 // analyse computes rounds and known answers of calls (sorted by start).
 func analyse(calls []call) analysis {
-	a := analysis{Calls: len(calls), ByOp: map[string]int{}}
+	a := analysis{Calls: len(calls), ByOp: map[string]int{}, MeanMS: map[string]float64{}}
 	for _, c := range calls {
 		a.ByOp[c.Op]++
+		a.MeanMS[c.Op] += ms(c.End.Sub(c.Start))
+	}
+	for op, total := range a.MeanMS {
+		a.MeanMS[op] = total / float64(a.ByOp[op])
 	}
 	a.Rounds, a.Chain = longestChain(calls)
 

@@ -8,12 +8,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
@@ -154,6 +157,29 @@ func (w *world) trailKey(ctx context.Context, trailARN string) (string, error) {
 		return "", fmt.Errorf("get trail %s: %w", trailARN, err)
 	}
 	return aws.ToString(out.Trail.KmsKeyId), nil
+}
+
+// warmUp makes moto create its per-Region backends of the account
+// (EC2's takes seconds on first use) before anything is measured: what
+// it costs is the emulator's, not trailguard's.
+func (w *world) warmUp(ctx context.Context) error {
+	out, err := ec2.NewFromConfig(w.cfg("us-east-1")).DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if err != nil {
+		return fmt.Errorf("describe regions: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, r := range out.Regions {
+		region := aws.ToString(r.RegionName)
+		g.Go(func() error {
+			_, err := cloudtrail.NewFromConfig(w.cfg(region)).DescribeTrails(gctx, &cloudtrail.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
+			if err != nil {
+				return fmt.Errorf("describe trails in %s: %w", region, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // rootPolicy is KMS's default key policy for account.

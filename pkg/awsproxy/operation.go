@@ -52,3 +52,24 @@ func s3Operation(r *http.Request) string {
 		return "s3:" + r.Method + "Object"
 	}
 }
+
+// SigningScope returns the Region and service name ("kms", "cloudtrail",
+// "s3", ...) of a SigV4-signed request, from the credential scope of its
+// Authorization header ("Credential=AKID/20250101/us-east-1/kms/aws4_request");
+// both are "" for an unsigned request.
+func SigningScope(r *http.Request) (region, service string) {
+	auth := r.Header.Get("Authorization")
+	i := strings.Index(auth, "Credential=")
+	if i < 0 {
+		return "", ""
+	}
+	scope := auth[i+len("Credential="):]
+	if j := strings.IndexAny(scope, ", "); j >= 0 {
+		scope = scope[:j]
+	}
+	parts := strings.Split(scope, "/")
+	if len(parts) != 5 {
+		return "", ""
+	}
+	return parts[2], parts[3]
+}

@@ -35,6 +35,9 @@ const (
 type Call struct {
 	// Operation is the request's AWS operation (see Operation).
 	Operation string
+	// Region and Service are the Region and service name ("kms") the
+	// request was signed for ("" when unsigned).
+	Region, Service string
 	// Body is the request body.
 	Body []byte
 	// Fault is the fault injected into the call ("" for none). A call
@@ -141,7 +144,8 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		}
 		fault := p.record(op)
 		defer p.done()
-		call := Call{Operation: op, Body: body, Fault: fault}
+		region, service := SigningScope(r)
+		call := Call{Operation: op, Region: region, Service: service, Body: body, Fault: fault}
 		if p.opts.Before != nil {
 			p.opts.Before(call)
 		}
@@ -213,6 +217,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	}
 	return s.ResponseWriter.Write(b)
 }
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Flush lets the reverse proxy flush through the wrapper.
 func (s *statusWriter) Flush() {

@@ -372,6 +372,15 @@ func policyItems(k *Key, s State, c Config) []item {
 			items = append(items, item{rule: KeyPolicyTooLarge, fix: fixSwitch,
 				detail: fmt.Sprintf("adding trailguard's statements to the policy of key %s would exceed %d bytes", k.ARN, policy.MaxSize)})
 			why = "the merged policy would be too large"
+		} else if errors.Is(err, ErrInvalidPolicy) {
+			// A statement under trailguard's Sid that trailguard may not
+			// rebuild: leave this key's policy alone and move the trail
+			// to the baseline key, as for a Deny.
+			for i := range fixes {
+				fixes[i].fix = fixSwitch
+				fixes[i].detail += "; trailguard cannot add its statements: " + err.Error()
+			}
+			return append(items, fixes...)
 		} else if err != nil {
 			why = err.Error()
 		}

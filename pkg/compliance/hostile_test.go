@@ -261,6 +261,12 @@ func TestHostilePolicies(t *testing.T) {
 			for _, cfg := range []Config{{}, {Readers: []string{hostileReader}}} {
 				g := GrantFor(*st.Key, st, cfg)
 				merged, _, err := Merge(pol, g)
+				if errors.Is(err, ErrInvalidPolicy) && strings.Contains(err.Error(), "trailguard does not edit it") {
+					// A statement under trailguard's Sid that grants more
+					// than trailguard writes: refusing is the safe answer
+					// (rebuilding it would take that access away).
+					continue
+				}
 				if err != nil {
 					t.Errorf("readers %v: Merge: %v", cfg.Readers, err)
 					continue

@@ -105,6 +105,10 @@ func mergeDoc(doc *policy.Document, policyJSON string, g Grant, verify bool) (me
 			return "", false, fmt.Errorf("merge key policy: %w: statement %s carries trailguard's Sid but is a %q, not an Allow; trailguard does not edit it",
 				ErrInvalidPolicy, want.Sid, doc.Statements[idx].Effect)
 		}
+		if why := notOwnShaped(doc.Statements[idx], want.principalType); why != "" {
+			return "", false, fmt.Errorf("merge key policy: %w: statement %s carries trailguard's Sid but %s; trailguard does not edit it, since rebuilding it could take that access away",
+				ErrInvalidPolicy, want.Sid, why)
+		}
 		built := want.build(&doc.Statements[idx])
 		if !sameStatement(doc.Statements[idx], built) {
 			if err := doc.Replace(idx, built); err != nil {
@@ -221,8 +225,56 @@ func keys(m map[string]bool) []string {
 // wanted is one trailguard statement a grant needs; build returns it with
 // the union of the values of the existing statement (nil when absent).
 type wanted struct {
-	Sid   string
-	build func(existing *policy.Statement) policy.Statement
+	Sid           string
+	principalType string // "Service" or "AWS"
+	build         func(existing *policy.Statement) policy.Statement
+}
+
+// decryptActions are the only actions trailguard's statements grant to
+// AWS principals.
+var decryptActions = []string{"kms:decrypt", "kms:reencryptfrom"}
+
+// notOwnShaped says why an existing statement that carries one of
+// trailguard's Sids is not in the shape trailguard writes (empty when it
+// is), so that rebuilding it could remove access someone relies on: a
+// NotPrincipal, NotAction or NotResource; a principal of another type (or
+// a service other than CloudTrail); for AWS principals, any action beyond
+// kms:Decrypt and kms:ReEncryptFrom; a resource other than "*". Such a
+// statement is never edited: Merge refuses, and the finding becomes an
+// alert. (Someone who puts an admin grant under trailguard's Sid must not
+// be locked out by the next merge.)
+func notOwnShaped(st policy.Statement, principalType string) string {
+	switch {
+	case st.NotPrincipal != nil || st.HasNotAction || st.HasNotRes:
+		return "uses NotPrincipal, NotAction or NotResource"
+	case st.Principal == nil || st.Principal.Wildcard && principalType != "AWS":
+		return "has a principal trailguard does not write there"
+	}
+	for typ, vals := range st.Principal.Values {
+		if !strings.EqualFold(typ, principalType) {
+			return fmt.Sprintf("names %s principals", typ)
+		}
+		if principalType == "Service" {
+			for _, v := range vals {
+				if !strings.EqualFold(v, CloudTrailService) {
+					return fmt.Sprintf("names the service principal %s", v)
+				}
+			}
+		}
+	}
+	if principalType == "AWS" {
+		for _, a := range st.Action {
+			if !slices.Contains(decryptActions, strings.ToLower(a)) {
+				return fmt.Sprintf("grants %s to AWS principals", a)
+			}
+		}
+	}
+	for _, r := range st.Resource {
+		if r != "*" {
+			return fmt.Sprintf("names the resource %s", r)
+		}
+	}
+	return ""
 }
 
 func wantedStatements(g Grant) []wanted {
@@ -233,7 +285,7 @@ func wantedStatements(g Grant) []wanted {
 	}
 	if len(g.TrailARNs) > 0 {
 		out = append(out,
-			wanted{SidCloudTrailEncrypt, func(ex *policy.Statement) policy.Statement {
+			wanted{SidCloudTrailEncrypt, "Service", func(ex *policy.Statement) policy.Statement {
 				cond := policy.Condition{"StringLike": {ctxTrailARN: sortedSet(condValues(ex, "StringLike", ctxTrailARN), patterns)}}
 				op, arns := sourceARNs(ex, g.TrailARNs)
 				if cond[op] == nil {
@@ -242,7 +294,7 @@ func wantedStatements(g Grant) []wanted {
 				cond[op][ctxSourceARN] = arns
 				return ownStatement(SidCloudTrailEncrypt, "Service", []string{CloudTrailService}, []string{"kms:GenerateDataKey*"}, cond)
 			}},
-			wanted{SidCloudTrailDescribe, func(ex *policy.Statement) policy.Statement {
+			wanted{SidCloudTrailDescribe, "Service", func(ex *policy.Statement) policy.Statement {
 				op, arns := sourceARNs(ex, g.TrailARNs)
 				return ownStatement(SidCloudTrailDescribe, "Service", []string{CloudTrailService}, []string{"kms:DescribeKey"}, policy.Condition{
 					op: {ctxSourceARN: arns},
@@ -251,7 +303,7 @@ func wantedStatements(g Grant) []wanted {
 		)
 	}
 	if len(g.ReaderAccounts) > 0 {
-		out = append(out, wanted{SidLogDecryptAccounts, func(ex *policy.Statement) policy.Statement {
+		out = append(out, wanted{SidLogDecryptAccounts, "AWS", func(ex *policy.Statement) policy.Statement {
 			return ownStatement(SidLogDecryptAccounts, "AWS", []string{"*"}, []string{"kms:Decrypt", "kms:ReEncryptFrom"}, policy.Condition{
 				"StringEquals": {ctxCallerAcct: sortedSet(condValues(ex, "StringEquals", ctxCallerAcct), g.ReaderAccounts)},
 				"StringLike":   {ctxTrailARN: sortedSet(condValues(ex, "StringLike", ctxTrailARN), patterns)},
@@ -259,7 +311,7 @@ func wantedStatements(g Grant) []wanted {
 		}})
 	}
 	if len(g.Readers) > 0 {
-		out = append(out, wanted{SidLogDecryptReaders, func(ex *policy.Statement) policy.Statement {
+		out = append(out, wanted{SidLogDecryptReaders, "AWS", func(ex *policy.Statement) policy.Statement {
 			return ownStatement(SidLogDecryptReaders, "AWS", sortedSet(principalValues(ex, "AWS"), g.Readers), []string{"kms:Decrypt"}, policy.Condition{
 				"Null": {ctxTrailARN: {"false"}},
 			})
