@@ -5,7 +5,7 @@ GOARCH ?= arm64
 FUNCTIONS := trail-remediator key-remediator sweeper
 FUZZTIME ?= 8s
 # package:FuzzTarget pairs run for FUZZTIME each by `make fuzz` (part of `make test`).
-FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:FuzzMerge ./pkg/event:FuzzDecode
+FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:FuzzMerge ./pkg/compliance:FuzzMergeHostile ./pkg/event:FuzzDecode ./pkg/event:FuzzDecodeHostile
 CDK_CLI ?= aws-cdk@2.1148.0
 CDK_PREFIX ?= $(HOME)/.cache/trailguard/cdk-cli
 

@@ -31,7 +31,7 @@ func remediationSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 	s := []*cdknag.NagPackSuppression{
 		{
 			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("cloudtrail:DescribeTrails, kms:ListAliases, ec2:DescribeRegions and organizations:ListAccounts support no resource-level permissions: they must use Resource \"*\"."),
+			Reason:    jsii.String("cloudtrail:DescribeTrails, ec2:DescribeRegions and organizations:ListAccounts support no resource-level permissions: they must use Resource \"*\"."),
 			AppliesTo: &[]any{nagAnyResource},
 		},
 		{

@@ -34,7 +34,6 @@ var actionScopes = map[string]scope{
 	"cloudtrail:GetTrailStatus":  scopeTrails,
 	"cloudtrail:ListTags":        scopeTrails,
 	"cloudtrail:UpdateTrail":     scopeOwnTrails,
-	"kms:ListAliases":            scopeAny,
 	"ec2:DescribeRegions":        scopeAny,
 	"organizations:ListAccounts": scopeAny,
 	"s3:GetBucketLocation":       scopeBuckets,

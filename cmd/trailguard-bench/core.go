@@ -88,7 +88,7 @@ func runCore(ctx context.Context, count int, benchtime string) (*CoreSection, er
 		return nil, err
 	}
 	for i := range benches {
-		benches[i].What = what[strings.SplitN(benches[i].Name, "/", 2)[0]]
+		benches[i].What = what["Benchmark"+strings.SplitN(benches[i].Name, "/", 2)[0]]
 	}
 	sec := &CoreSection{Command: "go " + strings.Join(args, " "), Benches: benches, Growth: growth(benches)}
 	if len(benches) == 0 {

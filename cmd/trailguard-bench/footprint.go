@@ -79,7 +79,7 @@ type PythonStart struct {
 	NotMeasured  string  `json:"not_measured,omitempty"`
 }
 
-// PackageSize is the symbol bytes one package (group) adds to a binary.
+// PackageSize is the code bytes one package (group) adds to a binary.
 type PackageSize struct {
 	Package string `json:"package"`
 	Bytes   int64  `json:"bytes"`
@@ -93,7 +93,7 @@ type FootprintSection struct {
 	ColdStarts   []ColdStart        `json:"cold_starts"`
 	Python       *PythonStart       `json:"python"`
 	PackageSizes []PackageSize      `json:"package_sizes"`
-	SymbolBytes  int64              `json:"symbol_bytes"`
+	CodeBytes    int64              `json:"code_bytes"`
 	Notes        []string           `json:"notes,omitempty"`
 	Errors       []string           `json:"errors,omitempty"`
 }
@@ -130,7 +130,7 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 	if sizes, total, err := packageSizes(ctx, root, dir); err != nil {
 		sec.Errors = append(sec.Errors, "package sizes: "+err.Error())
 	} else {
-		sec.PackageSizes, sec.SymbolBytes = sizes, total
+		sec.PackageSizes, sec.CodeBytes = sizes, total
 	}
 
 	logf("footprint: building aws-lambda-rie")
@@ -140,12 +140,10 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return sec, fmt.Errorf("build aws-lambda-rie: %v\n%s", err, tail(out, 2000))
 	}
-	timeBin, err := exec.LookPath("time")
-	if _, statErr := os.Stat("/usr/bin/time"); statErr == nil {
-		timeBin, err = "/usr/bin/time", nil
-	}
-	if err != nil {
-		return sec, errors.New("/usr/bin/time not found (GNU time, package 'time'): it measures peak RSS")
+	// GNU time, not the shell keyword: it reports the peak RSS.
+	timeBin := "/usr/bin/time"
+	if _, err := os.Stat(timeBin); err != nil {
+		return sec, fmt.Errorf("%s not found (GNU time, Debian package 'time'): it measures peak RSS: %w", timeBin, err)
 	}
 
 	events, env, err := coldStartWorld(ctx, srv)
@@ -283,8 +281,8 @@ func packageSizes(ctx context.Context, root, dir string) ([]PackageSize, int64, 
 	return sizes, total, nil
 }
 
-// groupSymbols sums `go tool nm -size` output per package group, largest
-// first.
+// groupSymbols sums the code (text) symbol sizes of `go tool nm -size`
+// output per package group, largest first.
 func groupSymbols(nm string) ([]PackageSize, int64) {
 	by := map[string]int64{}
 	var total int64
@@ -293,6 +291,11 @@ func groupSymbols(nm string) ([]PackageSize, int64) {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 4 {
+			continue
+		}
+		// Code only: data symbols include section-sized containers and
+		// BSS (a 32 MiB FIPS DRBG buffer) that take no file space.
+		if f[2] != "T" && f[2] != "t" {
 			continue
 		}
 		size, err := strconv.ParseInt(f[1], 10, 64)
@@ -321,8 +324,9 @@ var serviceRE = regexp.MustCompile(`^(github\.com/aws/aws-sdk-go-v2/service/[^/.
 // service's subpackages folded into the service and the Go runtime and
 // standard library grouped.
 func packageGroup(sym string) string {
-	sym = strings.TrimPrefix(sym, "type:")
-	sym = strings.TrimPrefix(sym, "go:")
+	for _, p := range []string{"type:", "go:", ".eq.", "*"} {
+		sym = strings.TrimPrefix(sym, p)
+	}
 	if m := serviceRE.FindStringSubmatch(sym); m != nil {
 		return strings.TrimPrefix(m[1], "github.com/aws/aws-sdk-go-v2/")
 	}

@@ -68,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.ThrottleRate, "throttle", 0.05, "share of calls the proxy throttles in the throttled sweep (0: no such run)")
 	fs.IntVar(&o.Runs, "runs", 3, "runs of each critical-path scenario (the median is reported)")
 	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts per function and Python runs (the median is reported)")
-	fs.IntVar(&o.BenchCount, "bench-count", 3, "go test -count of the core benchmarks (the median is reported)")
+	fs.IntVar(&o.BenchCount, "bench-count", 5, "go test -count of the core benchmarks (the median is reported)")
 	fs.StringVar(&o.BenchTime, "bench-time", "300ms", "go test -benchtime of the core benchmarks")
 	fs.StringVar(&sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
 	if err := fs.Parse(args); err != nil {

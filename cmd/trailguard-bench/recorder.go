@@ -188,7 +188,7 @@ func isRead(op string) bool {
 	if writes[op] {
 		return false
 	}
-	for _, p := range []string{"Get", "Describe", "List", "s3:GET"} {
+	for _, p := range []string{"Get", "Describe", "List", "s3:Get", "s3:GET"} {
 		if strings.HasPrefix(op, p) {
 			return true
 		}

@@ -101,8 +101,8 @@ func host() Host {
 	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
 		h.Kernel = strings.TrimSpace(string(out))
 	}
-	if out, err := exec.Command(motoserver.Program, "--version").CombinedOutput(); err == nil {
-		h.Moto = strings.TrimSpace(string(out))
+	if out, err := exec.Command("python3", "-c", "import moto; print(moto.__version__)").Output(); err == nil {
+		h.Moto = "moto " + strings.TrimSpace(string(out))
 	}
 	return h
 }

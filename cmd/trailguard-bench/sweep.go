@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +29,17 @@ import (
 // sweepRegions are the Regions the sweep worlds spread trails over.
 var sweepRegions = []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"}
 
+// defaultRegions are the 17 Regions enabled by default in an AWS account:
+// what DescribeRegions returns to an account with no opt-in Region. The
+// sweeps name them in TRAILGUARD_REGIONS: moto's DescribeRegions lists 38,
+// the China and GovCloud partitions included, and its EC2 backend takes
+// seconds to start in every account.
+var defaultRegions = []string{
+	"ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+	"ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3",
+	"sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+}
+
 // trailsPerAccountRegion is how many trails a world puts in one account
 // and Region at most: the CloudTrail quota is 5 trails per Region.
 const trailsPerAccountRegion = 5
@@ -37,6 +52,9 @@ type SweepRun struct {
 	Concurrency int `json:"concurrency"`
 	// ThrottleRate is the share of calls the proxy throttled.
 	ThrottleRate float64 `json:"throttle_rate,omitempty"`
+	// Retry is the SDK retry mode: "adaptive" (trailguard's default) or
+	// "standard" (for comparison).
+	Retry        string  `json:"retry"`
 	SetupSeconds float64 `json:"setup_seconds"`
 	WallSeconds  float64 `json:"wall_seconds"`
 	// DiscoverySeconds is the time until the last account and Region
@@ -52,6 +70,12 @@ type SweepRun struct {
 	Compliant        int            `json:"compliant"`
 	Failed           int            `json:"failed"`
 	Repeated         int            `json:"repeated_reads"`
+	// CPUSeconds is this process's CPU time during the sweep: trailguard,
+	// the proxy and the recorder (the emulator runs in its own process).
+	CPUSeconds float64 `json:"bench_cpu_seconds"`
+	// EmulatorCPUSeconds is moto's CPU time during the sweep: near the
+	// wall time, the emulator (one Python process) was the bottleneck.
+	EmulatorCPUSeconds float64 `json:"emulator_cpu_seconds"`
 	// MsPerTrail and CallsPerTrail are the wall time and calls of the
 	// sweep divided by its trails.
 	MsPerTrail    float64 `json:"ms_per_trail"`
@@ -74,7 +98,9 @@ type SweepSection struct {
 	Config    string     `json:"config"`
 	Runs      []SweepRun `json:"runs"`
 	Scaling   []Scaling  `json:"scaling"`
-	Throttled *SweepRun  `json:"throttled,omitempty"`
+	// Throttled are the sweeps with injected throttling: trailguard's
+	// adaptive retry, and the SDK's standard retry for comparison.
+	Throttled []SweepRun `json:"throttled,omitempty"`
 }
 
 func runSweeps(ctx context.Context, srv *motoserver.Server, o options, logf func(string, ...any)) (*SweepSection, error) {
@@ -84,10 +110,10 @@ func runSweeps(ctx context.Context, srv *motoserver.Server, o options, logf func
 	}
 	defer proxy.Close()
 	sec := &SweepSection{LatencyMS: ms(o.Latency),
-		Config: fmt.Sprintf("organization mode (TRAILGUARD_ROLE_NAME), every enabled Region, TRAILGUARD_CONCURRENCY=%d; every trail compliant (steady state); %d Regions with trails, at most %d trails per account and Region",
-			o.Concurrency, len(sweepRegions), trailsPerAccountRegion)}
+		Config: fmt.Sprintf("organization mode (TRAILGUARD_ROLE_NAME), TRAILGUARD_REGIONS = the %d Regions enabled by default, TRAILGUARD_CONCURRENCY=%d; every trail compliant (steady state), trails in %d of the Regions, at most %d per account and Region",
+			len(defaultRegions), o.Concurrency, len(sweepRegions), trailsPerAccountRegion)}
 	for _, n := range o.Sizes {
-		r := runSweep(ctx, srv, proxy, o, n, 0, logf)
+		r := runSweep(ctx, srv, proxy, o, n, 0, "adaptive", logf)
 		sec.Runs = append(sec.Runs, r)
 	}
 	for i := 1; i < len(sec.Runs); i++ {
@@ -103,8 +129,9 @@ func runSweeps(ctx context.Context, srv *motoserver.Server, o options, logf func
 		if !slices.Contains(o.Sizes, n) {
 			n = o.Sizes[0]
 		}
-		r := runSweep(ctx, srv, proxy, o, n, o.ThrottleRate, logf)
-		sec.Throttled = &r
+		for _, mode := range []string{"adaptive", "standard"} {
+			sec.Throttled = append(sec.Throttled, runSweep(ctx, srv, proxy, o, n, o.ThrottleRate, mode, logf))
+		}
 	}
 	return sec, nil
 }
@@ -192,8 +219,8 @@ func buildSweepWorld(ctx context.Context, srv *motoserver.Server, n int) (accoun
 
 // runSweep builds a world of n trails and sweeps it once with the real
 // sweeper handler through the proxy (throttling rate of its calls).
-func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy, o options, n int, rate float64, logf func(string, ...any)) SweepRun {
-	r := SweepRun{Trails: n, Concurrency: o.Concurrency, ThrottleRate: rate}
+func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy, o options, n int, rate float64, retryMode string, logf func(string, ...any)) SweepRun {
+	r := SweepRun{Trails: n, Concurrency: o.Concurrency, ThrottleRate: rate, Retry: retryMode}
 	setup := time.Now()
 	accounts, regions, err := buildSweepWorld(ctx, srv, n)
 	r.SetupSeconds = time.Since(setup).Seconds()
@@ -203,7 +230,8 @@ func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy
 		logf("sweep %d trails: %s", n, r.Error)
 		return r
 	}
-	env := map[string]string{config.EnvRoleName: benchRole, config.EnvConcurrency: strconv.Itoa(o.Concurrency)}
+	env := map[string]string{config.EnvRoleName: benchRole, config.EnvConcurrency: strconv.Itoa(o.Concurrency),
+		config.EnvRegions: strings.Join(defaultRegions, ",")}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		r.Error = err.Error()
@@ -218,7 +246,16 @@ func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy
 	base.BaseEndpoint = aws.String(proxy.URL)
 	base.HTTPClient = rec
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	rc := reconcile.New(base, cfg, reconcile.WithLogger(log))
+	opts := []reconcile.Option{reconcile.WithLogger(log)}
+	if retryMode == "standard" {
+		opts = append(opts, reconcile.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = reconcile.DefaultRetryMaxAttempts
+				so.MaxBackoff = reconcile.DefaultRetryMaxBackoff
+			})
+		}))
+	}
+	rc := reconcile.New(base, cfg, opts...)
 	h := lambda.NewHandler(handler.SweepHandler{Reconciler: rc, Logger: log}.Handle)
 	raw, err := scheduledEvent(motoserver.AccountID, home)
 	if err != nil {
@@ -233,9 +270,11 @@ func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy
 	}
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	cpu0, moto0 := cpuSeconds(), emulatorCPUSeconds()
 	start := time.Now()
 	out, invokeErr := h.Invoke(ictx, raw)
 	wall := time.Since(start)
+	r.CPUSeconds, r.EmulatorCPUSeconds = cpuSeconds()-cpu0, emulatorCPUSeconds()-moto0
 	calls := rec.take()
 
 	r.WallSeconds = wall.Seconds()
@@ -283,9 +322,47 @@ func runSweep(ctx context.Context, srv *motoserver.Server, proxy *awsproxy.Proxy
 	case len(rep.Errors) > 0:
 		r.Error = fmt.Sprintf("sweep errors: %v", rep.Errors)
 	}
-	logf("sweep %4d trails, %2d accounts (throttle %.0f%%): %6.2f s (discovery %.2f s), %5d calls, peak %d in flight, %d compliant, %d failed, %d throttled %s",
-		n, r.Accounts, rate*100, r.WallSeconds, r.DiscoverySeconds, r.Calls, r.PeakInFlight, r.Compliant, r.Failed, r.Throttled, r.Error)
+	logf("sweep %4d trails, %2d accounts (throttle %.0f%%, %s retry): %6.2f s (discovery %.2f s), %5d calls, peak %d in flight, %d compliant, %d failed, %d throttled %s",
+		n, r.Accounts, rate*100, retryMode, r.WallSeconds, r.DiscoverySeconds, r.Calls, r.PeakInFlight, r.Compliant, r.Failed, r.Throttled, r.Error)
 	return r
+}
+
+// cpuSeconds is this process's user and system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// emulatorCPUSeconds is the CPU time so far of this process's children
+// running moto_server (from /proc; Linux's USER_HZ is 100).
+func emulatorCPUSeconds() float64 {
+	var total float64
+	for _, pid := range children(os.Getpid()) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), "moto") {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		// Fields after the command: state is [0], utime [11], stime [12].
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		total += (u + st) / 100
+	}
+	return total
 }
 
 // hasActionable reports whether res has a finding trailguard acts on.

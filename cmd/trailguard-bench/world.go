@@ -150,15 +150,6 @@ func (w *world) trail(ctx context.Context, region, name, bucket, keyARN string) 
 	return aws.ToString(out.TrailARN), nil
 }
 
-// trailKey returns a trail's KmsKeyId.
-func (w *world) trailKey(ctx context.Context, trailARN string) (string, error) {
-	out, err := cloudtrail.NewFromConfig(w.cfg(regionOf(trailARN))).GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(trailARN)})
-	if err != nil {
-		return "", fmt.Errorf("get trail %s: %w", trailARN, err)
-	}
-	return aws.ToString(out.Trail.KmsKeyId), nil
-}
-
 // warmUp makes moto create its per-Region backends of the account
 // (EC2's takes seconds on first use) before anything is measured: what
 // it costs is the emulator's, not trailguard's.

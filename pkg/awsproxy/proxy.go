@@ -38,6 +38,8 @@ type Call struct {
 	// Region and Service are the Region and service name ("kms") the
 	// request was signed for ("" when unsigned).
 	Region, Service string
+	// Header is the request's header (a copy).
+	Header http.Header
 	// Body is the request body.
 	Body []byte
 	// Fault is the fault injected into the call ("" for none). A call
@@ -145,7 +147,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		fault := p.record(op)
 		defer p.done()
 		region, service := SigningScope(r)
-		call := Call{Operation: op, Region: region, Service: service, Body: body, Fault: fault}
+		call := Call{Operation: op, Region: region, Service: service, Header: r.Header.Clone(), Body: body, Fault: fault}
 		if p.opts.Before != nil {
 			p.opts.Before(call)
 		}

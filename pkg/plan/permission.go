@@ -37,7 +37,6 @@ func ReadPermissions() []string {
 		"kms:DescribeKey",
 		"kms:GetKeyPolicy",
 		"kms:GetKeyRotationStatus",
-		"kms:ListAliases",
 		"s3:GetBucketLocation",
 		"ec2:DescribeRegions",
 		"sns:Publish",

@@ -139,7 +139,10 @@ func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Act
 	if !changed {
 		return Unchanged, "", nil
 	}
-	if out, alert, ok := rn.guard(a.Target); !ok {
+	// Counted per key and trail: a key shared by many trails legitimately
+	// gets one write per trail it starts serving; a loop rewrites it for
+	// the same trail again and again.
+	if out, alert, ok := rn.guard(a.Target + " for trail " + st.Trail.ARN); !ok {
 		return out, alert, nil
 	}
 	defer rn.forgetKey(a.Target)

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -93,11 +94,18 @@ func New(base aws.Config, cfg config.Config, opts ...Option) *Reconciler {
 // orgMode reports whether trailguard works across the organization.
 func (r *Reconciler) orgMode() bool { return r.cfg.RoleName != "" }
 
+// ErrOtherAccount is returned (wrapped) for a request about another
+// account outside organization mode: trailguard then has no credentials
+// there and must not act on its own account's resource of the same name.
+var ErrOtherAccount = errors.New("the request is for another account and organization mode is off (TRAILGUARD_ROLE_NAME is empty)")
+
 // clients returns the clients for account in region: the base clients for
-// the own account (and for every account outside organization mode), the
-// assumed role's otherwise.
+// the own account, the assumed role's for another account in organization
+// mode. Outside organization mode a request for another account is refused
+// with ErrOtherAccount: an event naming account B must never make
+// trailguard change account A's trail of the same name.
 func (r *Reconciler) clients(ctx context.Context, account, region string) (*Clients, error) {
-	if !r.orgMode() || account == "" {
+	if account == "" {
 		return r.factory.Clients(ctx, "", region)
 	}
 	own, err := r.ownAccount(ctx)
@@ -105,7 +113,10 @@ func (r *Reconciler) clients(ctx context.Context, account, region string) (*Clie
 		return nil, err
 	}
 	if account == own {
-		account = ""
+		return r.factory.Clients(ctx, "", region)
+	}
+	if !r.orgMode() {
+		return nil, fmt.Errorf("account %s (this is %s): %w", account, own, ErrOtherAccount)
 	}
 	return r.factory.Clients(ctx, account, region)
 }

@@ -11,6 +11,15 @@
 // records for them, so that self-triggering, re-delivery and loops happen
 // as they do in AWS.
 //
+// The reliability and security tests of issue 7 live in this package's
+// tests, each against its own moto server behind an awsproxy.Proxy:
+// convergence under 30% faults (fault_test.go), a crash between
+// PutKeyPolicy and UpdateTrail (crash_test.go), 20 trails racing onto one
+// shared key with concurrent human edits (race_test.go), self-triggering
+// and fighting automation (loop_test.go), the hostile event and policy
+// corpora through the real handlers (hostile_test.go) and least privilege
+// (permissions_test.go). docs/THREAT-MODEL.md says which claim each backs.
+//
 // What it does not model: EventBridge's own delivery retries and delays
 // (an event is delivered at once, exactly once per matching rule), Lambda
 // cold starts (a Handler is one warm container for the whole run), and

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,11 +118,25 @@ func buildDrift(h *harness) drift {
 // point a trail at a key CloudTrail cannot use (checked on every
 // UpdateTrail and PutKeyPolicy as it passes the proxy). The compliant
 // trail is never written to.
+//
+// The rounds run in parallel (each has its own moto server): the first
+// spends most of its time waiting on the adaptive rate limiter.
 func TestConvergenceUnderFaults(t *testing.T) {
-	var total struct{ faults, calls, converged, lost, deadLetters, invocations int }
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		total struct{ faults, calls, converged, lost, deadLetters, invocations int }
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("FIGURES convergence: %d calls, %d faults injected (rate %.0f%%), %d invocations, %d dead letters, %d trails converged, %d foreign statements lost",
+			total.calls, total.faults, faultRate*100, total.invocations, total.deadLetters, total.converged, total.lost)
+	})
 	for round := range faultRounds(t) {
 		seed := uint64(1000 + round)
 		t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, harnessOptions{
 				faults: []awsproxy.Rule{{Rate: faultRate, Faults: allFaults}},
 				seed:   seed, jitter: 20 * time.Millisecond, standardRetry: round > 0,
@@ -157,7 +172,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 				t.Errorf("the compliant trail moved to %s", got)
 			}
 			compID := d.compKey[strings.LastIndex(d.compKey, "/")+1:]
-			for _, w := range h.ownWrites2() {
+			for _, w := range h.writeCalls() {
 				if strings.Contains(string(w.Body), compID) || strings.Contains(string(w.Body), d.compliant) || strings.Contains(string(w.Body), `"compliant"`) {
 					t.Errorf("trailguard wrote to the compliant trail or its key: %s %s", w.Operation, w.Body)
 				}
@@ -182,6 +197,8 @@ func TestConvergenceUnderFaults(t *testing.T) {
 			}
 			t.Logf("seed %d: %d calls, %d faults injected %v; %d invocations %v; %d dead letters; %d/%d drifted trails compliant after the events, %d after the sweep; own writes %v; foreign statements lost %d",
 				seed, h.proxy.Total(), faults, h.proxy.Faults(), inv, h.stack.Stats(), dl, len(d.drifted)-stillDrifted, len(d.drifted), converged, h.ownWrites(), lost)
+			mu.Lock()
+			defer mu.Unlock()
 			total.faults += faults
 			total.calls += h.proxy.Total()
 			total.converged += converged
@@ -190,13 +207,4 @@ func TestConvergenceUnderFaults(t *testing.T) {
 			total.invocations += inv
 		})
 	}
-	t.Logf("FIGURES convergence: %d calls, %d faults injected (rate %.0f%%), %d invocations, %d dead letters, %d trails converged, %d foreign statements lost",
-		total.calls, total.faults, faultRate*100, total.invocations, total.deadLetters, total.converged, total.lost)
-}
-
-// ownWrites2 returns trailguard's writes that reached AWS.
-func (h *harness) ownWrites2() []awsproxy.Call {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]awsproxy.Call(nil), h.writes...)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/trailguard/trailguard/pkg/awsproxy"
 	"github.com/trailguard/trailguard/pkg/compliance"
@@ -44,6 +45,9 @@ const (
 	region  = "us-east-1"
 	// ownCaller is the identity CloudTrail records for trailguard's calls.
 	ownCaller = "arn:aws:sts::123456789012:assumed-role/trailguard-remediator/trailguard"
+	// functionHeader names the function that made a call, on every call
+	// of the harness's functions.
+	functionHeader = "X-Stacksim-Function"
 	// human is the identity of every other call.
 	human = "arn:aws:iam::123456789012:user/alice"
 	// foreignSid is the statement every test key carries that trailguard
@@ -144,6 +148,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	viaProxy.BaseEndpoint = aws.String(h.proxy.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, fn := range []string{trailFn, keyFn, sweepFn} {
+		// Each function's calls carry its name, so hooks can tell them
+		// apart.
+		fnCfg := viaProxy.Copy()
+		fnCfg.APIOptions = append(fnCfg.APIOptions, smithyhttp.AddHeaderValue(functionHeader, fn))
 		// The deployed retry policy (attempts per call), with short
 		// backoffs so the test runs in seconds.
 		rt := reconcile.NewRetryer(attempts, 20*time.Millisecond)
@@ -152,7 +160,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 				return retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts, so.MaxBackoff = attempts, 20*time.Millisecond })
 			}
 		}
-		h.recs[fn] = reconcile.New(viaProxy, h.cfg, reconcile.WithLogger(log), reconcile.WithRetryer(rt))
+		h.recs[fn] = reconcile.New(fnCfg, h.cfg, reconcile.WithLogger(log), reconcile.WithRetryer(rt))
 	}
 	trail := handler.TrailHandler{Reconciler: h.recs[trailFn], Logger: log}
 	key := handler.KeyHandler{Reconciler: h.recs[keyFn], Logger: log}
@@ -424,6 +432,13 @@ func (h *harness) ownWrites() map[string]int {
 		out[c.Operation]++
 	}
 	return out
+}
+
+// writeCalls returns trailguard's writes that reached AWS.
+func (h *harness) writeCalls() []awsproxy.Call {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]awsproxy.Call(nil), h.writes...)
 }
 
 // The world, made directly in moto.

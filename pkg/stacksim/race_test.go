@@ -38,7 +38,10 @@ func sameKey(ref, keyARN string) bool { return ref != "" && (ref == keyARN || re
 // one invocation at a time (reserved concurrency 1), while key-remediator
 // (also 1) runs at the same time on the PutKeyPolicy events trailguard's
 // own writes produce. Meanwhile a person edits the key policy five times,
-// each edit landing right before one of trailguard's GetKeyPolicy calls.
+// each edit landing right before one of trail-remediator's GetKeyPolicy
+// calls: before its read, and outside any other run's read-write window
+// (key-remediator finds nothing to write here; see
+// TestReadWriteWindowIsOneRoundTrip for an edit inside a window).
 // The policy ends covering all 20 trails, every trail is compliant, and
 // the foreign statement and all five edits are intact.
 //
@@ -46,6 +49,7 @@ func sameKey(ref, keyARN string) bool { return ref != "" && (ref == keyARN || re
 // raised to its maximum (TRAILGUARD_MAX_ATTEMPTS=100), which separates a
 // loop-guard problem from a concurrency problem.
 func TestSharedKeyRace(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		seed        uint64
@@ -76,7 +80,7 @@ func TestSharedKeyRace(t *testing.T) {
 			editAt := []int{2, 7, 13, 22, 31}
 			var edits []string
 			h.beforeHook = func(c awsproxy.Call) {
-				if c.Operation != "GetKeyPolicy" || !strings.Contains(string(c.Body), keyID(base)) {
+				if c.Operation != "GetKeyPolicy" || !strings.Contains(string(c.Body), keyID(base)) || c.Header.Get(functionHeader) != trailFn {
 					return
 				}
 				mu.Lock()
@@ -135,6 +139,11 @@ func TestSharedKeyRace(t *testing.T) {
 			st := h.stack.Stats()
 			if st[trailFn].Peak != 1 || st[keyFn].Peak != 1 {
 				t.Errorf("reserved concurrency 1 not honoured: %+v", st)
+			}
+			for _, w := range h.writeCalls() {
+				if w.Header.Get(functionHeader) == keyFn {
+					t.Errorf("key-remediator wrote %s: a concurrent window the human edits could fall into", w.Operation)
+				}
 			}
 			if st[trailFn].Invocations < 20 || st[keyFn].Invocations == 0 {
 				t.Errorf("not every event ran: %+v", st)

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// at returns a call of op on resource from ms start to end ms after t0.
+func at(op, resource, request string, start, end int) call {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	return call{Op: op, Resource: resource, Request: request, Status: 200,
+		Start: t0.Add(time.Duration(start) * time.Millisecond), End: t0.Add(time.Duration(end) * time.Millisecond)}
+}
+
+func TestLongestChain(t *testing.T) {
+	tests := []struct {
+		name  string
+		calls []call
+		want  int
+		chain []string
+	}{
+		{"none", nil, 0, nil},
+		{"one", []call{at("GetTrail", "", "a", 0, 20)}, 1, []string{"GetTrail"}},
+		{"parallel calls are one round", []call{
+			at("GetTrail", "", "a", 0, 20),
+			at("ListTags", "", "b", 21, 40), at("GetTrailStatus", "", "c", 21, 45), at("DescribeKey", "", "d", 22, 41),
+		}, 2, []string{"GetTrail", "ListTags"}},
+		{"a call that starts before the previous ends does not chain", []call{
+			at("A", "", "a", 0, 20), at("B", "", "b", 10, 30), at("C", "", "c", 31, 50),
+		}, 2, []string{"A", "C"}},
+		{"three sequential", []call{
+			at("A", "", "a", 0, 20), at("B", "", "b", 20, 40), at("C", "", "c", 40, 60),
+		}, 3, []string{"A", "B", "C"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, chain := longestChain(tt.calls)
+			if n != tt.want || !slices.Equal(chain, tt.chain) {
+				t.Errorf("longestChain = %d %v, want %d %v", n, chain, tt.want, tt.chain)
+			}
+		})
+	}
+}
+
+func TestAnalyseKnownAnswers(t *testing.T) {
+	calls := []call{
+		at("GetKeyPolicy", "key:k1", "GetKeyPolicy s key:k1", 0, 20),
+		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 0, 20),
+		// Same question, nothing written: already known.
+		at("GetKeyPolicy", "key:k1", "GetKeyPolicy s key:k1", 25, 45),
+		// Same operation, another key: a new question.
+		at("GetKeyPolicy", "key:k2", "GetKeyPolicy s key:k2", 25, 45),
+		// The run writes k1, then reads it: follows from the write.
+		at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 50, 70),
+		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 75, 95),
+		// Asked again after that, with no new write: known.
+		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 100, 120),
+		// A throttled call asked nothing that was answered.
+		{Op: "GetKeyPolicy", Resource: "key:k2", Request: "GetKeyPolicy s key:k2", Status: 400,
+			Start: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), End: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC)},
+	}
+	a := analyse(calls)
+	if want := []string{"GetKeyPolicy key:k1", "DescribeKey key:k1"}; !slices.Equal(a.Repeated, want) {
+		t.Errorf("Repeated = %v, want %v", a.Repeated, want)
+	}
+	if want := []string{"DescribeKey key:k1"}; !slices.Equal(a.ReadAfterOwnWrite, want) {
+		t.Errorf("ReadAfterOwnWrite = %v, want %v", a.ReadAfterOwnWrite, want)
+	}
+	if a.Calls != len(calls) || a.ByOp["GetKeyPolicy"] != 4 || a.ByOp["PutKeyPolicy"] != 1 {
+		t.Errorf("counts: %d calls, by op %v", a.Calls, a.ByOp)
+	}
+	if a.MeanMS["PutKeyPolicy"] != 20 {
+		t.Errorf("mean PutKeyPolicy = %v ms, want 20", a.MeanMS["PutKeyPolicy"])
+	}
+}
+
+func TestCredentialScope(t *testing.T) {
+	tests := []struct{ auth, want string }{
+		{"AWS4-HMAC-SHA256 Credential=AKID/20250101/us-west-2/cloudtrail/aws4_request, SignedHeaders=host, Signature=abc", "AKID/us-west-2"},
+		{"", ""},
+		{"Credential=odd", "odd"},
+	}
+	for _, tt := range tests {
+		if got := credentialScope(tt.auth); got != tt.want {
+			t.Errorf("credentialScope(%q) = %q, want %q", tt.auth, got, tt.want)
+		}
+	}
+}
+
+func TestResourceOf(t *testing.T) {
+	u := func(s string) *url.URL {
+		v, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tests := []struct {
+		op, url, body, want string
+	}{
+		{"GetKeyPolicy", "http://h/", `{"KeyId":"arn:aws:kms:us-east-1:1:key/abc","PolicyName":"default"}`, "key:abc"},
+		{"EnableKey", "http://h/", `{"KeyId":"abc"}`, "key:abc"},
+		{"DescribeKey", "http://h/", `{"KeyId":"alias/x"}`, "key:alias/x"},
+		{"GetTrail", "http://h/", `{"Name":"arn:aws:cloudtrail:us-east-1:1:trail/t"}`, "trail:t"},
+		{"ListTags", "http://h/", `{"ResourceIdList":["arn:aws:cloudtrail:us-east-1:1:trail/t"]}`, "trail:t"},
+		{"s3:GetBucketLocation", "http://h/bucket?location", "", "bucket:bucket"},
+		{"DescribeTrails", "http://h/", `{"includeShadowTrails":true}`, ""},
+		{"GetCallerIdentity", "http://h/", "Action=GetCallerIdentity", ""},
+	}
+	for _, tt := range tests {
+		if got := resourceOf(tt.op, u(tt.url), []byte(tt.body)); got != tt.want {
+			t.Errorf("resourceOf(%s, %s) = %q, want %q", tt.op, tt.body, got, tt.want)
+		}
+	}
+}
+
+// fakeDoer answers every request with body.
+type fakeDoer struct{ body string }
+
+func (f fakeDoer) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(f.body)), Header: http.Header{}}, nil
+}
+
+func TestRecorderNamesAliasedKeysByTheirID(t *testing.T) {
+	rec := newRecorder(fakeDoer{body: `{"KeyMetadata":{"KeyId":"k-123","Arn":"arn:aws:kms:us-east-1:1:key/k-123"}}`})
+	do := func(body string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1/", bytes.NewReader([]byte(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", "TrentService.DescribeKey")
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/kms/aws4_request, Signature=x")
+		resp, err := rec.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(b), "k-123") {
+			t.Fatalf("the response body was not passed on: %q", b)
+		}
+	}
+	do(`{"KeyId":"alias/trailguard-cloudtrail"}`)
+	do(`{"KeyId":"arn:aws:kms:us-east-1:1:key/k-123"}`)
+	calls := rec.take()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls recorded, want 2", len(calls))
+	}
+	for _, c := range calls {
+		if c.Op != "DescribeKey" || c.Resource != "key:k-123" {
+			t.Errorf("call %+v: want DescribeKey of key:k-123", c)
+		}
+	}
+	if a := analyse(calls); len(a.Repeated) != 1 {
+		t.Errorf("describing by alias then by ARN: repeated %v, want one", a.Repeated)
+	}
+	if len(rec.take()) != 0 {
+		t.Error("take did not clear the recorded calls")
+	}
+}
+
+func TestIsRead(t *testing.T) {
+	for op, want := range map[string]bool{
+		"GetKeyPolicy": true, "DescribeTrails": true, "ListTags": true, "s3:GetBucketLocation": true, "s3:GETObject": true,
+		"PutKeyPolicy": false, "UpdateTrail": false, "EnableKey": false, "Publish": false, "AssumeRole": false,
+	} {
+		if got := isRead(op); got != want {
+			t.Errorf("isRead(%s) = %v, want %v", op, got, want)
+		}
+	}
+}

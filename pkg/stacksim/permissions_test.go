@@ -1,0 +1,129 @@
+package stacksim_test
+
+import (
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/plan"
+	"github.com/trailguard/trailguard/pkg/reconcile"
+)
+
+// noPermission are calls that need no IAM permission.
+var noPermission = []string{"sts:GetCallerIdentity"}
+
+// iamAction names the IAM action a call needs: the signing service and
+// the operation ("kms:PutKeyPolicy", "s3:GetBucketLocation").
+func iamAction(c awsproxy.Call) string {
+	return c.Service + ":" + strings.TrimPrefix(c.Operation, "s3:")
+}
+
+// deployedActions are the IAM actions the deployed functions hold in
+// account mode: infra builds the policy from exactly these (its tests,
+// TestIAMActionsEqualPlan, hold the synthesized template to them).
+func deployedActions() []string {
+	var out []string
+	for _, k := range plan.Kinds() {
+		out = append(out, k.Permissions()...)
+	}
+	out = append(out, plan.ReadPermissions()...)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// TestDeployedPermissionsAreExactlyWhatTheCodeCalls (issue 7, item 6)
+// runs every kind of fix, event-driven and swept, with notices on, and
+// records each AWS call trailguard makes. Every call must be covered by the
+// deployed policy (no AccessDenied in production), and every permission
+// of the deployed policy must have been used (nothing granted that the
+// code does not need). The organization permissions (sts:AssumeRole,
+// organizations:ListAccounts) exist only in organization mode and are not
+// exercised here.
+func TestDeployedPermissionsAreExactlyWhatTheCodeCalls(t *testing.T) {
+	h := newHarness(t, harnessOptions{cfg: func(c *config.Config) {
+		c.TopicARN = "arn:aws:sns:us-east-1:123456789012:" + topicName
+		c.RequireRotation = true
+		c.Regions = nil // the sweep lists the enabled Regions
+	}})
+	var mu sync.Mutex
+	called := map[string]int{}
+	h.afterHook = func(c awsproxy.Call) {
+		mu.Lock()
+		called[iamAction(c)]++
+		mu.Unlock()
+	}
+	h.topic(topicName)
+	h.baseline()
+	h.bucket("perm-logs")
+	_, plain := h.trail("plain", "perm-logs", "")
+	gapKey := h.key(basePolicy())
+	_, gap := h.trail("gap", "perm-logs", gapKey)
+	disKey := h.key(basePolicy())
+	_, dis := h.trail("disabled", "perm-logs", disKey)
+	delKey := h.key(basePolicy())
+	_, del := h.trail("deleting", "perm-logs", delKey)
+	h.run(plain, gap, h.putPolicy(gapKey, basePolicy()), dis, h.disable(disKey), del, h.scheduleDeletion(delKey))
+	h.sweep()
+
+	deployed := deployedActions()
+	mu.Lock()
+	defer mu.Unlock()
+	for action := range called {
+		if !slices.Contains(deployed, action) && !slices.Contains(noPermission, action) {
+			t.Errorf("trailguard calls %s, which the deployed policy does not grant (AccessDenied in AWS)", action)
+		}
+	}
+	for _, action := range deployed {
+		if called[action] == 0 {
+			t.Errorf("the deployed policy grants %s, which no run used: least privilege says drop it, or a test is missing", action)
+		}
+	}
+	for _, fs := range h.findings() {
+		if len(fs) > 0 {
+			t.Errorf("not compliant after the run: %+v", fs)
+		}
+	}
+	h.checkInvariants()
+	t.Logf("calls by IAM action: %v", called)
+}
+
+// TestPermissionsMatchTheAPIInterfaces (issue 7, item 6), statically: the
+// narrow SDK interfaces of pkg/reconcile list every AWS operation the code
+// can call. Each must be granted (organization mode included), and each
+// granted action must be one of them.
+func TestPermissionsMatchTheAPIInterfaces(t *testing.T) {
+	ifaces := map[string]reflect.Type{
+		"cloudtrail":    reflect.TypeOf((*reconcile.CloudTrailAPI)(nil)).Elem(),
+		"kms":           reflect.TypeOf((*reconcile.KMSAPI)(nil)).Elem(),
+		"s3":            reflect.TypeOf((*reconcile.S3API)(nil)).Elem(),
+		"sns":           reflect.TypeOf((*reconcile.SNSAPI)(nil)).Elem(),
+		"ec2":           reflect.TypeOf((*reconcile.EC2API)(nil)).Elem(),
+		"sts":           reflect.TypeOf((*reconcile.STSAPI)(nil)).Elem(),
+		"organizations": reflect.TypeOf((*reconcile.OrganizationsAPI)(nil)).Elem(),
+	}
+	var callable []string
+	for svc, typ := range ifaces {
+		for i := range typ.NumMethod() {
+			callable = append(callable, svc+":"+typ.Method(i).Name)
+		}
+	}
+	granted := append(deployedActions(), plan.OrganizationPermissions()...)
+	for _, a := range callable {
+		if !slices.Contains(granted, a) && !slices.Contains(noPermission, a) {
+			t.Errorf("the code can call %s, which is not granted", a)
+		}
+	}
+	for _, a := range granted {
+		if !slices.Contains(callable, a) {
+			t.Errorf("%s is granted, but no interface of pkg/reconcile can call it", a)
+		}
+	}
+	if len(callable) < 15 {
+		t.Fatalf("only %d callable operations found: %v", len(callable), callable)
+	}
+}
