@@ -52,5 +52,9 @@ deploy: build
 	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
 
+## bench: the benchmark report, bench/results/report.{md,json} (see bench/README.md).
+bench:
+	$(GO) run ./cmd/trailguard-bench -out bench/results $(BENCH_ARGS)
+
 clean:
 	rm -rf build bin cdk.out

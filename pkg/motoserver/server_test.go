@@ -333,13 +333,9 @@ wait
 `)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := Start(ctx)
 	if err == nil || !strings.Contains(err.Error(), "not ready") {
 		t.Fatalf("Start error = %v, want not ready", err)
-	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("Start took %v after its context expired", d)
 	}
 	for _, f := range []string{"main.pid", "child.pid"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))

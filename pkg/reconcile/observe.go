@@ -317,7 +317,12 @@ func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta
 		policy = aws.ToString(out.Policy)
 		return nil
 	})
+	// Rotation matters only for the opt-in key-rotation-disabled rule:
+	// without it, its answer would change nothing.
 	g.Go(func() error {
+		if !rn.r.cfg.RequireRotation {
+			return nil
+		}
 		out, err := c.KMS.GetKeyRotationStatus(gctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(keyARN)})
 		if err != nil {
 			if Transient(err) {

@@ -128,6 +128,7 @@ func (r *Reconciler) ownAccount(ctx context.Context) (string, error) {
 	if r.own != "" {
 		return r.own, nil
 	}
+
 	c, err := r.factory.Clients(ctx, "", r.region)
 	if err != nil {
 		return "", err
