@@ -69,6 +69,46 @@ func (r *Reconciler) ReconcileTrail(ctx context.Context, account, region, trail 
 	return rep, err
 }
 
+// getTrail reads the trail in account and region. Outside organization
+// mode it reads with the own account's clients while it checks, in the
+// same round trip, that account is the own account (sts
+// GetCallerIdentity, once per container): a request for another account
+// fails with ErrOtherAccount before anything is written.
+func (rn *run) getTrail(ctx context.Context, account, region, trail string) (*cloudtrail.GetTrailOutput, error) {
+	if rn.r.orgMode() {
+		c, err := rn.r.clients(ctx, account, region)
+		if err != nil {
+			return nil, err
+		}
+		return c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(trail)})
+	}
+	c, err := rn.r.factory.Clients(ctx, "", region)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out    *cloudtrail.GetTrailOutput
+		getErr error
+		own    string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		out, getErr = c.CloudTrail.GetTrail(gctx, &cloudtrail.GetTrailInput{Name: aws.String(trail)})
+		return nil
+	})
+	g.Go(func() (err error) {
+		own, err = rn.r.ownAccount(gctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if account != own {
+		return nil, fmt.Errorf("account %s (this is %s): %w", account, own, ErrOtherAccount)
+	}
+	return out, getErr
+}
+
 func (rn *run) trailByName(ctx context.Context, account, region, trail string) (Result, error) {
 	if a, err := arn.Parse(trail); err == nil && a.Service == "cloudtrail" {
 		region = a.Region
@@ -84,12 +124,11 @@ func (rn *run) trailByName(ctx context.Context, account, region, trail string) (
 		}
 		account, res.Account = own, own
 	}
-	c, err := rn.r.clients(ctx, account, region)
+	out, err := rn.getTrail(ctx, account, region, trail)
 	if err != nil {
-		return rn.failed(res, err)
-	}
-	out, err := c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(trail)})
-	if err != nil {
+		if errors.Is(err, ErrOtherAccount) {
+			return rn.failed(res, err)
+		}
 		if isNotFound(err) {
 			res.Message = "the trail no longer exists: nothing to do"
 			rn.r.log.Info("trail not found", "trail", trail, "account", account, "region", region)
