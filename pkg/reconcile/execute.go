@@ -229,8 +229,9 @@ var blocksUpdate = map[compliance.Rule]bool{
 	compliance.KeyPolicyDeniesCloudTrail: true,
 }
 
-// updateTrail points the trail at a.KMSKeyID, but only after re-reading
-// the key and its policy and finding that CloudTrail may use it.
+// updateTrail points the trail at a.KMSKeyID, but only after evaluating
+// the key and its policy (as read in this run, and read again if the run
+// wrote to the key) and finding that CloudTrail may use it.
 func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Action) (Outcome, string, error) {
 	keyARN := a.KMSKeyID
 	if keyARN == "" {
@@ -240,7 +241,9 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 		return Unchanged, "", nil
 	}
 	region, _ := keyRegionAccount(keyARN, st.BucketRegion)
-	rn.forgetKey(keyARN)
+	// readKey answers from this run's cache unless the run wrote to the key
+	// (every key write forgets it): a key this run changed is read again,
+	// so a lost or overwritten write is seen before the trail moves.
 	kr, err := rn.readKey(ctx, st.Account, region, keyARN)
 	if err != nil {
 		return Failed, "", err
