@@ -92,8 +92,8 @@ func (a *app) newSession(ctx context.Context, mode config.Mode, fallbackRegion s
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
 // reconciler returns the reconciler of the session.
-func (a *app) reconciler(s *session) *reconcile.Reconciler {
-	return reconcile.New(s.aws, s.cfg, reconcile.WithLogger(a.logger()), reconcile.WithOwnAccount(s.account))
+func (a *app) reconciler(s *session, opts ...reconcile.Option) *reconcile.Reconciler {
+	return reconcile.New(s.aws, s.cfg, append([]reconcile.Option{reconcile.WithLogger(a.logger()), reconcile.WithOwnAccount(s.account)}, opts...)...)
 }
 
 // sweep runs a sweep over the Regions the flags select and returns the
@@ -120,8 +120,8 @@ func (a *app) sweep(ctx context.Context, f *sweepFlags, mode config.Mode) ([]res
 		// Nothing changes, so nothing to notify about.
 		s.cfg.TopicARN = ""
 	}
-	stopProgress := a.progress(s)
-	rep, err := a.reconciler(s).Sweep(ctx)
+	withProgress, stopProgress := a.progress(s)
+	rep, err := a.reconciler(s, withProgress).Sweep(ctx)
 	stopProgress()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: %w", err)
@@ -133,13 +133,14 @@ func (a *app) sweep(ctx context.Context, f *sweepFlags, mode config.Mode) ([]res
 	return rs, rep.Errors, nil
 }
 
-// progress shows an activity bar on stderr while a multi-Region or
-// multi-account sweep runs, if stderr is a terminal. It returns the
-// function that removes it.
-func (a *app) progress(s *session) func() {
+// progress returns the reconcile option that shows a progress bar on
+// stderr (trails done of trails found) while a multi-Region or
+// multi-account sweep runs, if stderr is a terminal, and the function that
+// removes it.
+func (a *app) progress(s *session) (reconcile.Option, func()) {
 	multi := len(s.cfg.Regions) != 1 || s.cfg.RoleName != ""
 	if !multi || !isTerminal(a.stderr) {
-		return func() {}
+		return func(*reconcile.Reconciler) {}, func() {}
 	}
 	what := "every enabled Region"
 	if n := len(s.cfg.Regions); n > 0 {
@@ -148,33 +149,24 @@ func (a *app) progress(s *session) func() {
 	if s.cfg.RoleName != "" {
 		what += " of every account"
 	}
-	bar := progressbar.NewOptions(-1,
-		progressbar.OptionSetWriter(a.stderr),
-		progressbar.OptionSetDescription("reconciling trails in "+what),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-	)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				_ = bar.Finish()
-				return
-			case <-t.C:
-				_ = bar.Add(1)
-			}
+	var bar *progressbar.ProgressBar
+	update := func(done, total int) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(a.stderr),
+				progressbar.OptionSetDescription("trails in "+what),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetElapsedTime(true),
+				progressbar.OptionClearOnFinish(),
+				progressbar.OptionThrottle(100*time.Millisecond),
+			)
 		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
+		_ = bar.Set(done)
+	}
+	return reconcile.WithProgress(update), func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
 	}
 }
 

@@ -420,3 +420,26 @@ func TestReconcileKeyNotFound(t *testing.T) {
 		t.Errorf("looked for trails of a key that does not exist")
 	}
 }
+
+// TestSweepReportsProgress: the progress function learns the number of
+// trails found, then each trail done, ending at the total.
+func TestSweepReportsProgress(t *testing.T) {
+	f := newFakeAWS(t)
+	f.addTrail("one", "")
+	f.addTrail("two", "")
+	cfg := fakeConfig()
+	cfg.Mode = config.Report
+	cfg.Regions = []string{fakeRegion}
+	var calls [][2]int
+	rep, err := f.reconciler(cfg, WithProgress(func(done, total int) { calls = append(calls, [2]int{done, total}) })).Sweep(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2", len(rep.Results))
+	}
+	want := [][2]int{{0, 2}, {1, 2}, {2, 2}}
+	if !slices.Equal(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
+	}
+}

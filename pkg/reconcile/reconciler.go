@@ -30,13 +30,19 @@ type Reconciler struct {
 	margin  time.Duration
 	region  string
 
-	ownMu   sync.Mutex
-	own     string
-	retryer func() aws.Retryer
+	ownMu    sync.Mutex
+	own      string
+	retryer  func() aws.Retryer
+	progress func(done, total int)
 }
 
 // Option configures a Reconciler.
 type Option func(*Reconciler)
+
+// WithProgress sets a function Sweep calls with the number of trails done
+// and the total, once when the trails are found (done 0) and after each
+// trail. It is called from several goroutines, one call at a time.
+func WithProgress(f func(done, total int)) Option { return func(r *Reconciler) { r.progress = f } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.log = l } }

@@ -327,10 +327,19 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 	}
 
 	var (
-		mu   sync.Mutex
-		errs []error
-		eg   errgroup.Group
+		mu    sync.Mutex
+		errs  []error
+		eg    errgroup.Group
+		total int
 	)
+	for _, gr := range groups {
+		total += len(gr.trails)
+	}
+	progress := rn.r.progress
+	if progress == nil {
+		progress = func(int, int) {}
+	}
+	progress(0, total)
 	eg.SetLimit(cap(rn.sem))
 	for _, gr := range groups {
 		eg.Go(func() error {
@@ -341,6 +350,7 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 				if err != nil {
 					errs = append(errs, err)
 				}
+				progress(len(rep.Results), total)
 				mu.Unlock()
 			}
 			return nil
