@@ -389,3 +389,39 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("-p")+1])), H).
 		t.Errorf("log of a crashed server was removed: %v", statErr)
 	}
 }
+
+// TestSharedIsOneServerResetPerTest: every test of a package gets the same
+// server, emptied.
+func TestSharedIsOneServerResetPerTest(t *testing.T) {
+	var shared Shared
+	defer func() {
+		if err := shared.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+	var endpoint string
+	for i := range 2 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			s := shared.Get(t)
+			if endpoint != "" && s.Endpoint != endpoint {
+				t.Fatalf("second Get started another server: %s, then %s", endpoint, s.Endpoint)
+			}
+			endpoint = s.Endpoint
+			cfg, err := s.AWSConfig(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := kms.NewFromConfig(cfg)
+			out, err := c.ListKeys(context.Background(), &kms.ListKeysInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Keys) != 0 {
+				t.Fatalf("%d keys left from the previous test: Get must reset", len(out.Keys))
+			}
+			if _, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -9,9 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
@@ -28,19 +26,12 @@ import (
 
 // One moto server for the package's tests: started on first use, stopped
 // by TestMain.
-var (
-	motoOnce sync.Once
-	motoSrv  *motoserver.Server
-	motoErr  error
-	motoMu   sync.Mutex // tests using moto run one at a time (Reset)
-)
+var sharedMoto motoserver.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if motoSrv != nil {
-		if err := motoSrv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "moto server:", err)
-		}
+	if err := sharedMoto.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "moto server:", err)
 	}
 	os.Exit(code)
 }
@@ -48,34 +39,14 @@ func TestMain(m *testing.M) {
 // skipOrFail skips t with a visible reason, or fails it when CI=true.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (CI=true: failing instead of skipping)", msg)
-	}
-	t.Skipf("SKIP: %s", msg)
+	motoserver.SkipOrFail(t, format, args...)
 }
 
 // moto returns the package's moto server, reset to an empty state, and
 // holds it for t.
 func moto(t *testing.T) *motoserver.Server {
 	t.Helper()
-	if _, err := motoserver.Find(); err != nil {
-		skipOrFail(t, "moto_server not available: %v", err)
-	}
-	motoOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		motoSrv, motoErr = motoserver.Start(ctx)
-	})
-	if motoErr != nil {
-		t.Fatalf("start moto server: %v", motoErr)
-	}
-	motoMu.Lock()
-	t.Cleanup(motoMu.Unlock)
-	if err := motoSrv.Reset(context.Background()); err != nil {
-		t.Fatalf("reset moto: %v", err)
-	}
-	return motoSrv
+	return sharedMoto.Get(t)
 }
 
 const motoAccount = motoserver.AccountID
