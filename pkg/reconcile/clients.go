@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/trailguard/trailguard/pkg/event"
 )
 
 // Clients are the service clients trailguard uses in one account and
@@ -117,7 +118,7 @@ func (f *AWSClientFactory) Clients(_ context.Context, account, region string) (*
 			if stsCfg.Region == "" {
 				stsCfg.Region = region
 			}
-			roleARN := fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(region), account, f.roleName)
+			roleARN := fmt.Sprintf("arn:%s:iam::%s:role/%s", event.PartitionForRegion(region), account, f.roleName)
 			p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(stsCfg), roleARN,
 				func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "trailguard" }))
 			f.creds[account] = p
@@ -136,23 +137,4 @@ func (f *AWSClientFactory) Clients(_ context.Context, account, region string) (*
 	}
 	f.clients[key] = c
 	return c, nil
-}
-
-// partitionOf returns the partition of a Region name.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	case strings.HasPrefix(region, "us-iso-"):
-		return "aws-iso"
-	case strings.HasPrefix(region, "us-isob-"):
-		return "aws-iso-b"
-	case strings.HasPrefix(region, "eu-isoe-"):
-		return "aws-iso-e"
-	case strings.HasPrefix(region, "us-isof-"):
-		return "aws-iso-f"
-	}
-	return "aws"
 }
