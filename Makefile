@@ -12,10 +12,16 @@ FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:Fu
 CDK_CLI ?= aws-cdk@2.1148.0
 CDK_PREFIX ?= $(HOME)/.cache/trailguard/cdk-cli
 
-.PHONY: test fmtcheck vet unit fuzz build demo synth deploy bench clean
+.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy bench clean
 
-## test: every test (what .ci/run calls): gofmt check, go vet, go test -race, bounded fuzzing.
-test: fmtcheck vet unit fuzz
+## test: every test (what .ci/run calls): tracked-binary check, gofmt check, go vet, go test -race, bounded fuzzing.
+test: bincheck fmtcheck vet unit fuzz
+
+## bincheck: no tracked file is a binary (a NUL byte in its first 8 KiB) over 1 MB.
+bincheck:
+	@bad=$$(git ls-files -z 2>/dev/null | while IFS= read -r -d '' f; do \
+	  [ -f "$$f" ] && [ $$(stat -c%s "$$f") -gt 1000000 ] && head -c 8192 "$$f" | grep -qaP '\x00' && echo "$$f"; done; true); \
+	if [ -n "$$bad" ]; then echo "binary files over 1 MB are tracked:"; echo "$$bad"; exit 1; fi; echo "bincheck: ok"
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \

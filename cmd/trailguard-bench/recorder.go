@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 )
 
 // HTTPDoer is the HTTP client the AWS SDK calls (aws.HTTPClient).

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // runAll runs the sections of o and returns the report; a section that

@@ -19,10 +19,10 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/handler"
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // benchRole is the role trailguard assumes in member accounts.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // oneErrorLine checks that stderr is exactly one "trailguard: " line

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trailguard/trailguard/pkg/demo"
+	"github.com/trailguard/trailguard/internal/demo"
 )
 
 // demoCmd is `trailguard demo`: what `make demo` runs.

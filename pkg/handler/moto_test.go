@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // One moto server for the package: started on first use, stopped by

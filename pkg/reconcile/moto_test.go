@@ -21,7 +21,7 @@ import (
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // One moto server for the package's tests: started on first use, stopped

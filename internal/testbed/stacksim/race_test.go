@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/policy"
-	"github.com/trailguard/trailguard/pkg/stacksim"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 // humanEdit adds a statement with sid to keyARN's policy directly in moto

@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/event"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
 // needMoto skips the test when moto_server is not installed, or fails it

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/event"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/plan"
 	"github.com/trailguard/trailguard/pkg/reconcile"

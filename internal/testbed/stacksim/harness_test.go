@@ -22,15 +22,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/trailguard/trailguard/pkg/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/event"
 	"github.com/trailguard/trailguard/pkg/handler"
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/policy"
 	"github.com/trailguard/trailguard/pkg/reconcile"
-	"github.com/trailguard/trailguard/pkg/stacksim"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 // The functions, as named in the stack.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
-	"github.com/trailguard/trailguard/pkg/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/policy"
 )
 
