@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/handler"
-	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 

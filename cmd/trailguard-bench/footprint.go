@@ -26,8 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/internal/testbed/motoserver"
+	"github.com/trailguard/trailguard/pkg/config"
 )
 
 // functions are the deployed Lambda functions (functions/<name>).

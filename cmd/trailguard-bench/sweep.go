@@ -20,9 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/handler"
-	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
-	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 // allFaults are the faults the issue names, plus a call that takes effect

@@ -23,14 +23,14 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/motoserver"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/event"
 	"github.com/trailguard/trailguard/pkg/handler"
-	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/policy"
 	"github.com/trailguard/trailguard/pkg/reconcile"
-	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 // The functions, as named in the stack.

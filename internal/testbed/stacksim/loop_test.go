@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
-	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 const topicName = "trailguard-notices"

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/policy"
-	"github.com/trailguard/trailguard/internal/testbed/stacksim"
 )
 
 // humanEdit adds a statement with sid to keyARN's policy directly in moto
