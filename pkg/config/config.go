@@ -23,6 +23,10 @@
 //     (organization mode). Default: empty, own account only.
 //   - TRAILGUARD_TOPIC_ARN: SNS topic ARN for remediation and alert notices.
 //     Default: empty, none.
+//   - TRAILGUARD_TABLE: the DynamoDB state table (leases around every
+//     key-policy write, the shared loop guard, the change log). Default:
+//     empty, none: locks and the loop guard are per process and nothing is
+//     recorded.
 //   - TRAILGUARD_DISABLED_KEY: how a disabled trail key is fixed: "enable"
 //     (EnableKey), "switch" (switch to the baseline key) or "report" (report
 //     only). Default "enable".

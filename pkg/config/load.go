@@ -24,6 +24,7 @@ const (
 	EnvRegions         = "TRAILGUARD_REGIONS"
 	EnvConcurrency     = "TRAILGUARD_CONCURRENCY"
 	EnvMaxAttempts     = "TRAILGUARD_MAX_ATTEMPTS"
+	EnvTable           = "TRAILGUARD_TABLE"
 )
 
 // Defaults.
@@ -65,6 +66,10 @@ type Config struct {
 	RoleName string
 	// TopicARN is the SNS topic for notices; "" means none.
 	TopicARN string
+	// Table is the state table (pkg/state): leases, loop guard, change
+	// log; "" means none (local runs: in-process locks and loop guard, no
+	// change log).
+	Table string
 	// DisabledKey says how key-disabled is fixed.
 	DisabledKey compliance.DisabledKeyAction
 	// RequireRotation turns on the key-rotation-disabled rule.
@@ -146,6 +151,13 @@ func Load(getenv func(string) string) (Config, error) {
 			l.fail(EnvTopicARN, v, "an SNS topic ARN such as arn:aws:sns:us-east-1:111122223333:name")
 		} else {
 			c.TopicARN = v
+		}
+	}
+	if v, ok := l.get(EnvTable); ok {
+		if !tableRE.MatchString(v) {
+			l.fail(EnvTable, v, "a DynamoDB table name: 3 to 255 characters from letters, digits and _.-")
+		} else {
+			c.Table = v
 		}
 	}
 	if v, ok := l.get(EnvDisabledKey); ok {
@@ -230,6 +242,8 @@ var (
 	aliasNameRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
 	keyARNRE    = regexp.MustCompile(`^arn:(` + partition + `):kms:(` + region + `):` + account + `:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 	topicARNRE  = regexp.MustCompile(`^arn:` + partition + `:sns:` + region + `:` + account + `:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$`)
+	// DynamoDB table names: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+	tableRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 	principalRE = regexp.MustCompile(`^arn:` + partition + `:(?:` +
 		`iam::` + account + `:(?:root|(?:user|role)` + iamPathNoWild + iamName + `)` +
 		`|sts::` + account + `:(?:assumed-role/` + iamName + `/` + iamName + `|federated-user/` + iamName + `)` +

@@ -53,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 var allVars = []string{EnvMode, EnvKeyAlias, EnvKeys, EnvReaders, EnvExemptTag, EnvRoleName, EnvTopicARN,
-	EnvDisabledKey, EnvRequireRotation, EnvRegions, EnvConcurrency, EnvMaxAttempts}
+	EnvDisabledKey, EnvRequireRotation, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable}
 
 func TestLoadValid(t *testing.T) {
 	tests := []struct {
@@ -92,6 +92,7 @@ func TestLoadValid(t *testing.T) {
 		{EnvExemptTag, "team:security/exempt=+-@_.", func(t *testing.T, c Config) { eq(t, c.ExemptTag, "team:security/exempt=+-@_.") }},
 		{EnvRoleName, "OrganizationAccountAccessRole", func(t *testing.T, c Config) { eq(t, c.RoleName, "OrganizationAccountAccessRole") }},
 		{EnvRoleName, "a+=,.@_-" + strings.Repeat("x", 56), func(t *testing.T, c Config) { eq(t, len(c.RoleName), 64) }},
+		{EnvTable, "trailguard-state", func(t *testing.T, c Config) { eq(t, c.Table, "trailguard-state") }},
 		{EnvTopicARN, "arn:aws:sns:us-east-1:111122223333:trailguard-alerts", func(t *testing.T, c Config) {
 			eq(t, c.TopicARN, "arn:aws:sns:us-east-1:111122223333:trailguard-alerts")
 		}},
@@ -162,6 +163,8 @@ func TestLoadInvalid(t *testing.T) {
 		{EnvRoleName, strings.Repeat("r", 65), "an IAM role name"},
 		{EnvRoleName, "has space", "an IAM role name"},
 		{EnvTopicARN, "trailguard-alerts", "an SNS topic ARN"},
+		{EnvTable, "ab", "a DynamoDB table name"},
+		{EnvTable, "arn:aws:dynamodb:us-east-1:111122223333:table/t", "a DynamoDB table name"},
 		{EnvTopicARN, "arn:aws:sqs:us-east-1:111122223333:q", "an SNS topic ARN"},
 		{EnvTopicARN, "arn:aws:sns:us-east-1:111122223333:", "an SNS topic ARN"},
 		{EnvDisabledKey, "delete", `"enable", "switch" or "report"`},

@@ -1,0 +1,36 @@
+// Package state is trailguard's durable memory: one DynamoDB table, deployed
+// by the stack, that every writer (the event functions, the sweeper and
+// `trailguard fix --apply`) shares. It holds
+//
+//   - leases: a conditional-write lock per resource (a key ARN or a trail
+//     ARN), taken around every read-merge-write, so two writers never
+//     interleave on one key policy;
+//   - the loop guard: write attempts per resource in a sliding window,
+//     shared by every container (a cold start no longer forgets them);
+//   - the change log: one record per write trailguard makes, with the value
+//     before and after, which `trailguard history` lists and
+//     `trailguard undo` restores.
+//
+// The table has a string partition key "pk" and a string sort key "sk";
+// items expire through DynamoDB TTL on the number attribute "expires_at"
+// (epoch seconds). Leases are items pk="lease", sk=<resource>; guard
+// counters pk="guard", sk=<resource>; changes pk="change", sk=<change id>,
+// where the change id starts with its UTC time, so one Query lists changes
+// in time order. trailguard writes a handful of changes a day per
+// account, far below one partition's throughput.
+//
+// Why not a lock library: cirello.io/dynamolock (the Go port of Amazon's
+// dynamodb-lock-client) keeps a lease alive with background heartbeat
+// goroutines and lets a waiter take over only after watching an unchanged
+// record for a whole lease duration, on a table of its own schema. A
+// trailguard lease covers one read-merge-write of milliseconds inside a
+// bounded Lambda invocation: one conditional PutItem with an expiry time,
+// a conditional DeleteItem to release it, and a check of the remaining
+// lease before the write are the whole protocol (about 100 lines here).
+//
+// DynamoDB conditional writes are what make this safe: "the write
+// succeeds only if the item attributes meet one or more expected
+// conditions" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate),
+// and TTL deletes expired items without a write
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html).
+package state

@@ -1,0 +1,81 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Lease is a held lease on one resource.
+type Lease struct {
+	s        *Store
+	resource string
+	owner    string
+	until    time.Time
+}
+
+// Acquire takes the lease on resource: a conditional PutItem that succeeds
+// only when no lease item exists or the existing one has expired. While
+// another writer holds it, Acquire waits (50 ms, doubling to 1 s) up to
+// the store's wait, then returns ErrBusy. A crashed holder's lease expires
+// after the lease duration.
+func (s *Store) Acquire(ctx context.Context, resource string) (*Lease, error) {
+	owner := s.writer + "/" + randomID()
+	deadline := s.now().Add(s.wait)
+	backoff := 50 * time.Millisecond
+	for {
+		now := s.now()
+		until := now.Add(s.lease)
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: s.tableName(),
+			Item: map[string]types.AttributeValue{
+				"pk": str(pkLease), "sk": str(resource), "owner": str(owner),
+				"until_ms": num(until.UnixMilli()), "expires_at": num(until.Add(time.Hour).Unix()),
+			},
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR until_ms < :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+		})
+		if err == nil {
+			return &Lease{s: s, resource: resource, owner: owner, until: until}, nil
+		}
+		if !conditionFailed(err) {
+			return nil, fmt.Errorf("take lease on %s: %w", resource, err)
+		}
+		if !s.now().Add(backoff).Before(deadline) {
+			return nil, fmt.Errorf("take lease on %s (waited %s): %w", resource, s.wait, ErrBusy)
+		}
+		if err := s.sleep(ctx, backoff); err != nil {
+			return nil, fmt.Errorf("take lease on %s: %w", resource, err)
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// Check returns ErrLeaseLost when less than a safety margin of the lease
+// is left: a write must start only while the lease is surely still held.
+func (l *Lease) Check() error {
+	if left := l.until.Sub(l.s.now()); left < leaseSafety {
+		return fmt.Errorf("lease on %s (%s left): %w", l.resource, left.Round(time.Millisecond), ErrLeaseLost)
+	}
+	return nil
+}
+
+// Release gives the lease up: a DeleteItem conditioned on still owning it,
+// so a lease that expired and was taken by another writer is left alone.
+func (l *Lease) Release(ctx context.Context) error {
+	_, err := l.s.db.DeleteItem(context.WithoutCancel(ctx), &dynamodb.DeleteItemInput{
+		TableName:                 l.s.tableName(),
+		Key:                       key(pkLease, l.resource),
+		ConditionExpression:       aws.String("#o = :me"),
+		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":me": str(l.owner)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("release lease on %s: %w", l.resource, err)
+	}
+	return nil
+}
