@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -8,9 +9,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // HandleFunc is the signature of TrailHandler.Handle, KeyHandler.Handle and
@@ -20,7 +23,8 @@ type HandleFunc func(ctx context.Context, raw json.RawMessage) (reconcile.Report
 // Main is a function's whole main: at cold start it reads the TRAILGUARD_*
 // configuration once (a bad value logs a clear message and exits 1), loads
 // the AWS SDK configuration (honouring AWS_REGION and AWS_ENDPOINT_URL),
-// builds one Reconciler, and serves the handler that build returns, with
+// builds one Reconciler (on the state table when TRAILGUARD_TABLE is set),
+// and serves the handler that build returns, with
 // JSON logs on stdout.
 func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
@@ -35,6 +39,12 @@ func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 		log.Error("cannot load the AWS SDK configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	r := reconcile.New(awsCfg, cfg, reconcile.WithLogger(log))
+	opts := []reconcile.Option{reconcile.WithLogger(log)}
+	if cfg.Table != "" {
+		// The writer recorded in leases and the change log: the function.
+		writer := cmp.Or(os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "trailguard")
+		opts = append(opts, reconcile.WithStore(state.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, state.WithWriter(writer))))
+	}
+	r := reconcile.New(awsCfg, cfg, opts...)
 	lambda.Start(build(r, log))
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // transientCodes are API error codes that mean "try again later" beyond
@@ -40,6 +42,10 @@ func Transient(err error) bool {
 		return false
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	// A lease another writer holds, or one about to expire: try later.
+	if errors.Is(err, state.ErrBusy) || errors.Is(err, state.ErrLeaseLost) {
 		return true
 	}
 	var quota *ratelimit.QuotaExceededError

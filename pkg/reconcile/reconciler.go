@@ -27,6 +27,9 @@ type Reconciler struct {
 	factory ClientFactory
 	log     *slog.Logger
 	guard   *Guard
+	store   Store
+	source  string
+	locks   processLocks
 	margin  time.Duration
 	region  string
 

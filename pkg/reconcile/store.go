@@ -1,0 +1,130 @@
+package reconcile
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/trailguard/trailguard/pkg/state"
+)
+
+// Store is the durable state the reconciler uses when a table is
+// configured (state.Store implements it): a lease per resource around
+// every read-merge-write, the shared loop guard, and the change log.
+type Store interface {
+	Acquire(ctx context.Context, resource string) (*state.Lease, error)
+	Allow(ctx context.Context, resource string, max int, window time.Duration) (ok, alert bool, err error)
+	Record(ctx context.Context, c state.Change) (state.Change, error)
+	Finish(ctx context.Context, id, status, detail string) error
+}
+
+var _ Store = (*state.Store)(nil)
+
+// WithStore makes every writer serialize on the store's leases, count
+// attempts in its shared loop guard and record every write in its change
+// log. Without it, locks and the loop guard are per Reconciler (one
+// process) and nothing is recorded.
+func WithStore(s Store) Option { return func(r *Reconciler) { r.store = s } }
+
+// WithSource names what started the runs ("sweep", "cli"); an event's id
+// is used when the context carries one (WithEventID).
+func WithSource(src string) Option { return func(r *Reconciler) { r.source = src } }
+
+type eventIDKey struct{}
+
+// WithEventID returns ctx carrying the id of the event being handled; the
+// change log records it as the source of the writes made for it.
+func WithEventID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, eventIDKey{}, id)
+}
+
+// sourceOf is the change log's source for writes made under ctx.
+func (r *Reconciler) sourceOf(ctx context.Context) string {
+	if id, ok := ctx.Value(eventIDKey{}).(string); ok && id != "" {
+		return "event " + id
+	}
+	if r.source != "" {
+		return r.source
+	}
+	return "unknown"
+}
+
+// Recording reports whether writes are recorded (a table is configured).
+func (r *Reconciler) Recording() bool { return r.store != nil }
+
+// held is a lock on one resource: a lease of the store, or an in-process
+// mutex when there is none.
+type held struct {
+	lease  *state.Lease
+	unlock func()
+}
+
+// check fails when the lease is about to expire: no write may start then.
+func (h held) check() error {
+	if h.lease == nil {
+		return nil
+	}
+	if err := h.lease.Check(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (h held) release(ctx context.Context, r *Reconciler) {
+	if h.unlock != nil {
+		h.unlock()
+	}
+	if h.lease != nil {
+		if err := h.lease.Release(ctx); err != nil {
+			r.log.Warn("release lease", "error", err.Error())
+		}
+	}
+}
+
+// lock takes the lock on resource for one read-merge-write. A busy lease
+// (state.ErrBusy) is a transient error: Lambda retries the event.
+func (r *Reconciler) lock(ctx context.Context, resource string) (held, error) {
+	if r.store == nil {
+		return held{unlock: r.locks.lock(resource)}, nil
+	}
+	l, err := r.store.Acquire(ctx, resource)
+	if err != nil {
+		return held{}, err
+	}
+	return held{lease: l}, nil
+}
+
+// allow asks the loop guard for one more write on resource: the store's
+// shared guard when configured, else the in-process one.
+func (r *Reconciler) allow(ctx context.Context, resource string) (ok, alert bool, err error) {
+	if r.store == nil {
+		ok, alert = r.guard.Allow(resource)
+		return ok, alert, nil
+	}
+	ok, alert, err = r.store.Allow(ctx, resource, r.guard.max, r.guard.window)
+	if err != nil {
+		return false, false, err
+	}
+	return ok, alert, nil
+}
+
+// processLocks serializes writes per resource within one process.
+type processLocks struct {
+	mu sync.Mutex
+	m  map[string]*sync.Mutex
+}
+
+func (l *processLocks) lock(resource string) func() {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*sync.Mutex{}
+	}
+	mu, ok := l.m[resource]
+	if !ok {
+		mu = &sync.Mutex{}
+		l.m[resource] = mu
+	}
+	l.mu.Unlock()
+	mu.Lock()
+	return mu.Unlock
+}
