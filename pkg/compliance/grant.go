@@ -36,3 +36,26 @@ type Delivery struct {
 	Prefix       string `json:"prefix,omitempty"`
 	BucketRegion string `json:"bucket_region"`
 }
+
+// Union returns one grant carrying everything g and o grant: the write
+// trailguard makes once for several trails that share a key. Lists are
+// concatenated (Merge normalizes them); the key and partition are g's, or
+// o's when g has none.
+func (g Grant) Union(o Grant) Grant {
+	u := Grant{
+		Partition:      g.Partition,
+		TrailARNs:      append(append([]string(nil), g.TrailARNs...), o.TrailARNs...),
+		Accounts:       append(append([]string(nil), g.Accounts...), o.Accounts...),
+		ReaderAccounts: append(append([]string(nil), g.ReaderAccounts...), o.ReaderAccounts...),
+		Readers:        append(append([]string(nil), g.Readers...), o.Readers...),
+		KeyARN:         g.KeyARN,
+		Deliveries:     append(append([]Delivery(nil), g.Deliveries...), o.Deliveries...),
+	}
+	if u.Partition == "" {
+		u.Partition = o.Partition
+	}
+	if u.KeyARN == "" {
+		u.KeyARN = o.KeyARN
+	}
+	return u
+}

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -15,6 +18,7 @@ import (
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/plan"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // execute carries out plan p for the trail observed in st, in order and
@@ -23,7 +27,7 @@ import (
 // action is "planned" and nothing is written. After a failure, later
 // actions on the same target and every UpdateTrail are skipped. A
 // transient error stops the plan and is returned.
-func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan) ([]ActionResult, []string, error) {
+func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan, shared sharedWrites) ([]ActionResult, []string, error) {
 	var (
 		results []ActionResult
 		alerts  []string
@@ -40,7 +44,7 @@ func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan) ([
 		case failed[a.Target]:
 			ar.Outcome, ar.Message = Skipped, "an earlier action on "+a.Target+" failed or was skipped"
 		default:
-			out, alert, err := rn.apply(ctx, st, a)
+			out, alert, err := rn.apply(ctx, st, a, shared)
 			ar.Outcome = out
 			if alert != "" {
 				alerts = append(alerts, alert)
@@ -67,10 +71,10 @@ func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan) ([
 
 // apply carries out one action. alert is set when a human must know (a
 // Deny or size problem found at write time, the loop guard tripping).
-func (rn *run) apply(ctx context.Context, st compliance.State, a plan.Action) (out Outcome, alert string, err error) {
+func (rn *run) apply(ctx context.Context, st compliance.State, a plan.Action, shared sharedWrites) (out Outcome, alert string, err error) {
 	switch a.Kind {
 	case plan.PutKeyPolicy:
-		return rn.putKeyPolicy(ctx, st, a)
+		return rn.putKeyPolicy(ctx, st, a, shared)
 	case plan.EnableKey, plan.CancelKeyDeletion, plan.EnableKeyRotation:
 		return rn.keyState(ctx, st, a)
 	case plan.UpdateTrail:
@@ -81,18 +85,22 @@ func (rn *run) apply(ctx context.Context, st compliance.State, a plan.Action) (o
 
 // guard asks the loop guard for one more write to target. When refused,
 // the action is skipped with msg, and msg is also an alert the first time
-// in the guard's window.
-func (rn *run) guard(target string) (Outcome, string, bool) {
-	ok, first := rn.r.guard.Allow(target)
+// in the guard's window. err is a failure of the shared guard's table
+// (transient: nothing is written without the guard's answer).
+func (rn *run) guard(ctx context.Context, target string) (Outcome, string, bool, error) {
+	ok, first, err := rn.r.allow(ctx, target)
+	if err != nil {
+		return Failed, "", false, fmt.Errorf("loop guard for %s: %w", target, err)
+	}
 	if ok {
-		return "", "", true
+		return "", "", true, nil
 	}
 	if !first {
-		return Skipped, "", false
+		return Skipped, "", false, nil
 	}
 	rn.r.log.Error("loop guard tripped", "target", target)
 	return Skipped, fmt.Sprintf("loop guard: %s was already changed %d times in the last %s; trailguard stops changing it and alerts instead (something may be reverting its fixes)",
-		target, rn.r.guard.max, rn.r.guard.window), false
+		target, rn.r.guard.max, rn.r.guard.window), false, nil
 }
 
 // keyRegionAccount returns the Region and account of a key ARN.
@@ -113,12 +121,32 @@ func keyID(keyARN string) string {
 	return keyARN
 }
 
-func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Action) (Outcome, string, error) {
+func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Action, shared sharedWrites) (Outcome, string, error) {
 	if a.Grant == nil {
 		return Failed, "", fmt.Errorf("put key policy %s: the plan has no grant", a.Target)
 	}
-	unlock := rn.locks.lock(a.Target)
-	defer unlock()
+	sw := shared[a.Target]
+	if sw == nil {
+		return rn.writeKeyPolicy(ctx, st, a, *a.Grant, []string{st.Trail.ARN}, a.Rules)
+	}
+	// Several trails of this group need statements on this key: the first
+	// of them writes everything they all need, once.
+	sw.once.Do(func() {
+		sw.out, sw.alert, sw.err = rn.writeKeyPolicy(ctx, st, a, sw.grant, sw.trails, sw.rules)
+	})
+	return sw.out, sw.alert, sw.err
+}
+
+// writeKeyPolicy is one read-merge-write of a key policy under the key's
+// lease: it reads the policy again, merges grant, asks the loop guard,
+// records the change, checks the lease is still held, writes, and records
+// the outcome.
+func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.Action, grant compliance.Grant, trails []string, rules []compliance.Rule) (Outcome, string, error) {
+	h, err := rn.r.lock(ctx, a.Target)
+	if err != nil {
+		return Failed, "", fmt.Errorf("put key policy %s: %w", a.Target, err)
+	}
+	defer h.release(ctx, rn.r)
 	region, acct := keyRegionAccount(a.Target, a.Region)
 	c, err := rn.keyClients(ctx, st.Account, acct, region)
 	if err != nil {
@@ -128,7 +156,8 @@ func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Act
 	if err != nil {
 		return Failed, "", fmt.Errorf("get key policy %s: %w", a.Target, err)
 	}
-	merged, changed, err := compliance.Merge(aws.ToString(cur.Policy), *a.Grant)
+	before := aws.ToString(cur.Policy)
+	merged, changed, err := compliance.Merge(before, grant)
 	if err != nil {
 		alert := ""
 		if errors.Is(err, compliance.ErrDenied) || errors.Is(err, compliance.ErrTooLarge) || errors.Is(err, compliance.ErrInvalidPolicy) {
@@ -139,29 +168,95 @@ func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Act
 	if !changed {
 		return Unchanged, "", nil
 	}
-	// Counted per key and trail: a key shared by many trails legitimately
-	// gets one write per trail it starts serving; a loop rewrites it for
-	// the same trail again and again.
-	if out, alert, ok := rn.guard(a.Target + " for trail " + st.Trail.ARN); !ok {
-		return out, alert, nil
+	// Counted per key and trails: a key shared by many trails legitimately
+	// gets one write per trail (or set of trails) it starts serving; a
+	// loop rewrites it for the same trails again and again.
+	if out, alert, ok, err := rn.guard(ctx, a.Target+" for trail "+strings.Join(trails, ",")); !ok {
+		return out, alert, err
 	}
 	defer rn.forgetKey(a.Target)
-	_, err = c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
-		KeyId:      aws.String(keyID(a.Target)),
-		PolicyName: aws.String(defaultPolicyName),
-		Policy:     aws.String(merged),
+	change := state.Change{Account: st.Account, Region: region, Resource: a.Target, Trails: trails,
+		Rules: ruleNames(rules), Action: string(plan.PutKeyPolicy), Before: before, After: merged}
+	return rn.recorded(ctx, h, change, func() error {
+		_, err := c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
+			KeyId:      aws.String(keyID(a.Target)),
+			PolicyName: aws.String(defaultPolicyName),
+			Policy:     aws.String(merged),
+		})
+		if err != nil {
+			return fmt.Errorf("put key policy %s: %w", a.Target, err)
+		}
+		return nil
 	})
-	if err != nil {
-		return Failed, "", fmt.Errorf("put key policy %s: %w", a.Target, err)
+}
+
+// recorded makes one write: it records the change as pending (when a
+// table is configured), checks the lease is still held, calls write, and
+// records the outcome. Nothing is written when the record cannot be made:
+// every write trailguard makes is in the change log.
+func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func() error) (Outcome, string, error) {
+	var id string
+	if rn.r.store != nil {
+		c.Source = rn.r.sourceOf(ctx)
+		c.UndoOf = undoOf(ctx)
+		if c.UndoOf != "" {
+			c.Source = "undo of " + c.UndoOf
+		}
+		rec, err := rn.r.store.Record(ctx, c)
+		if err != nil {
+			return Failed, "", fmt.Errorf("%s %s: not written: %w", c.Action, c.Resource, err)
+		}
+		id, c = rec.ID, rec
+	}
+	if err := h.check(); err != nil {
+		rn.finishChange(ctx, id, state.Failed, "not written: "+err.Error())
+		return Failed, "", fmt.Errorf("%s %s: not written: %w", c.Action, c.Resource, err)
+	}
+	if err := write(); err != nil {
+		// A transient error may hide a write that took effect (a lost
+		// answer): the record stays pending, to be compared with After.
+		if !Transient(err) {
+			rn.finishChange(ctx, id, state.Failed, err.Error())
+		}
+		return Failed, "", err
+	}
+	rn.finishChange(ctx, id, state.Applied, "")
+	if c.UndoOf != "" {
+		c.Status = state.Applied
+		rn.mu.Lock()
+		rn.lastUndo = c
+		rn.mu.Unlock()
 	}
 	return Updated, "", nil
+}
+
+func (rn *run) finishChange(ctx context.Context, id, status, detail string) {
+	if id == "" {
+		return
+	}
+	if err := rn.r.store.Finish(ctx, id, status, detail); err != nil {
+		rn.r.log.Warn("record change outcome", "change", id, "status", status, "error", err.Error())
+	}
+}
+
+func ruleNames(rules []compliance.Rule) []string {
+	out := make([]string, 0, len(rules))
+	for _, r := range rules {
+		if !slices.Contains(out, string(r)) {
+			out = append(out, string(r))
+		}
+	}
+	return out
 }
 
 // keyState carries out EnableKey, CancelKeyDeletion and EnableKeyRotation
 // after re-reading the key's state.
 func (rn *run) keyState(ctx context.Context, st compliance.State, a plan.Action) (Outcome, string, error) {
-	unlock := rn.locks.lock(a.Target)
-	defer unlock()
+	h, err := rn.r.lock(ctx, a.Target)
+	if err != nil {
+		return Failed, "", fmt.Errorf("%s %s: %w", opName(a.Kind), a.Target, err)
+	}
+	defer h.release(ctx, rn.r)
 	region, acct := keyRegionAccount(a.Target, a.Region)
 	c, err := rn.keyClients(ctx, st.Account, acct, region)
 	if err != nil {
@@ -169,6 +264,7 @@ func (rn *run) keyState(ctx context.Context, st compliance.State, a plan.Action)
 	}
 	id := aws.String(keyID(a.Target))
 	var done bool
+	var before string
 	switch a.Kind {
 	case plan.EnableKeyRotation:
 		out, err := c.KMS.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: aws.String(a.Target)})
@@ -176,37 +272,45 @@ func (rn *run) keyState(ctx context.Context, st compliance.State, a plan.Action)
 			return Failed, "", fmt.Errorf("get key rotation status %s: %w", a.Target, err)
 		}
 		done = out.KeyRotationEnabled
+		before = "rotation " + strconv.FormatBool(out.KeyRotationEnabled)
 	default:
 		out, err := c.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(a.Target)})
 		if err != nil {
 			return Failed, "", fmt.Errorf("describe key %s: %w", a.Target, err)
 		}
-		state := string(out.KeyMetadata.KeyState)
+		ks := string(out.KeyMetadata.KeyState)
+		before = ks
 		if a.Kind == plan.EnableKey {
-			done = state == compliance.KeyStateEnabled
+			done = ks == compliance.KeyStateEnabled
 		} else {
-			done = state != compliance.KeyStatePendingDeletion
+			done = ks != compliance.KeyStatePendingDeletion
 		}
 	}
 	if done {
 		return Unchanged, "", nil
 	}
-	if out, alert, ok := rn.guard(a.Target); !ok {
-		return out, alert, nil
+	if out, alert, ok, err := rn.guard(ctx, a.Target); !ok {
+		return out, alert, err
 	}
 	defer rn.forgetKey(a.Target)
-	switch a.Kind {
-	case plan.EnableKey:
-		_, err = c.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: id})
-	case plan.CancelKeyDeletion:
-		_, err = c.KMS.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: id})
-	case plan.EnableKeyRotation:
-		_, err = c.KMS.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: id})
-	}
-	if err != nil {
-		return Failed, "", fmt.Errorf("%s %s: %w", opName(a.Kind), a.Target, err)
-	}
-	return Updated, "", nil
+	after := map[plan.Kind]string{plan.EnableKey: compliance.KeyStateEnabled, plan.CancelKeyDeletion: "Disabled", plan.EnableKeyRotation: "rotation true"}[a.Kind]
+	change := state.Change{Account: st.Account, Region: region, Resource: a.Target, Trails: []string{st.Trail.ARN},
+		Rules: ruleNames(a.Rules), Action: string(a.Kind), Before: before, After: after}
+	return rn.recorded(ctx, h, change, func() error {
+		var err error
+		switch a.Kind {
+		case plan.EnableKey:
+			_, err = c.KMS.EnableKey(ctx, &kms.EnableKeyInput{KeyId: id})
+		case plan.CancelKeyDeletion:
+			_, err = c.KMS.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: id})
+		case plan.EnableKeyRotation:
+			_, err = c.KMS.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: id})
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", opName(a.Kind), a.Target, err)
+		}
+		return nil
+	})
 }
 
 // opName is the operation in an error message ("enable key").
@@ -264,19 +368,99 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 		return Failed, "", fmt.Errorf("update trail %s: not pointing it at key %s: its policy does not let CloudTrail use it: %s",
 			a.Target, keyARN, strings.Join(why, "; "))
 	}
-	if out, alert, ok := rn.guard(a.Target); !ok {
-		return out, alert, nil
-	}
 	name := a.TrailName
 	if name == "" {
 		name = a.Target
 	}
-	c, err := rn.r.clients(ctx, st.Account, cmp.Or(a.Region, st.Trail.HomeRegion))
+	trailRegion := cmp.Or(a.Region, st.Trail.HomeRegion)
+	h, err := rn.r.lock(ctx, a.Target)
+	if err != nil {
+		return Failed, "", fmt.Errorf("update trail %s: %w", a.Target, err)
+	}
+	defer h.release(ctx, rn.r)
+	before := st.Trail.KMSKeyID
+	if rn.r.store != nil {
+		// Under the lease, the trail as it is now: another writer may have
+		// moved it since it was observed, and the change log records the
+		// exact value replaced.
+		out, err := rn.getTrail(ctx, st.Account, trailRegion, name)
+		if err != nil {
+			return Failed, "", fmt.Errorf("get trail %s: %w", a.Target, err)
+		}
+		if out.Trail == nil {
+			return Failed, "", fmt.Errorf("update trail %s: the trail no longer exists", a.Target)
+		}
+		before = aws.ToString(out.Trail.KmsKeyId)
+		if before == keyARN {
+			return Unchanged, "", nil
+		}
+	}
+	if out, alert, ok, err := rn.guard(ctx, a.Target); !ok {
+		return out, alert, err
+	}
+	c, err := rn.r.clients(ctx, st.Account, trailRegion)
 	if err != nil {
 		return Failed, "", err
 	}
-	if _, err := c.CloudTrail.UpdateTrail(ctx, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)}); err != nil {
-		return Failed, "", fmt.Errorf("update trail %s: %w", a.Target, err)
+	change := state.Change{Account: st.Account, Region: trailRegion, Resource: a.Target, Trails: []string{a.Target},
+		Rules: ruleNames(a.Rules), Action: string(plan.UpdateTrail), Before: before, After: keyARN}
+	return rn.recorded(ctx, h, change, func() error {
+		if _, err := c.CloudTrail.UpdateTrail(ctx, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)}); err != nil {
+			return fmt.Errorf("update trail %s: %w", a.Target, err)
+		}
+		return nil
+	})
+}
+
+// sharedWrite is the one key-policy write a group of trails sharing a key
+// makes: the union of what each of their plans needs on the key.
+type sharedWrite struct {
+	grant  compliance.Grant
+	trails []string
+	rules  []compliance.Rule
+
+	once  sync.Once
+	out   Outcome
+	alert string
+	err   error
+}
+
+// sharedWrites are a group's shared writes, by key ARN.
+type sharedWrites map[string]*sharedWrite
+
+// shareWrites returns the shared writes of plans: one per key that two or
+// more of the plans write statements to.
+func shareWrites(states []compliance.State, plans []plan.Plan) sharedWrites {
+	count := map[string]int{}
+	for _, p := range plans {
+		for _, a := range p.Actions {
+			if a.Kind == plan.PutKeyPolicy && a.Grant != nil {
+				count[a.Target]++
+			}
+		}
 	}
-	return Updated, "", nil
+	out := sharedWrites{}
+	for i, p := range plans {
+		for _, a := range p.Actions {
+			if a.Kind != plan.PutKeyPolicy || a.Grant == nil || count[a.Target] < 2 {
+				continue
+			}
+			sw := out[a.Target]
+			if sw == nil {
+				sw = &sharedWrite{grant: *a.Grant}
+				out[a.Target] = sw
+			} else {
+				sw.grant = sw.grant.Union(*a.Grant)
+			}
+			if !slices.Contains(sw.trails, states[i].Trail.ARN) {
+				sw.trails = append(sw.trails, states[i].Trail.ARN)
+			}
+			for _, r := range a.Rules {
+				if !slices.Contains(sw.rules, r) {
+					sw.rules = append(sw.rules, r)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -52,25 +52,3 @@ func (m *memo[V]) forget(key string) {
 	delete(m.m, key)
 	m.mu.Unlock()
 }
-
-// keyLocks serializes writes per key: two trails sharing a key never
-// read-merge-write its policy at the same time.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*sync.Mutex
-}
-
-func (l *keyLocks) lock(key string) func() {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*sync.Mutex{}
-	}
-	mu, ok := l.m[key]
-	if !ok {
-		mu = &sync.Mutex{}
-		l.m[key] = mu
-	}
-	l.mu.Unlock()
-	mu.Lock()
-	return mu.Unlock
-}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/plan"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // run is one invocation: its caches (what was read once is not read again
@@ -28,12 +29,13 @@ type run struct {
 	baselines memo[keyRead] // account|region
 	buckets   memo[string]  // bucket -> Region
 	regionsOf memo[[]string]
-	locks     keyLocks
 	// sem bounds concurrent discovery calls across accounts and Regions.
 	sem chan struct{}
 
 	mu     sync.Mutex
 	errors []string
+	// lastUndo is the change an undo recorded (Undo runs one write).
+	lastUndo state.Change
 }
 
 func (r *Reconciler) newRun() *run {
@@ -157,12 +159,57 @@ func (rn *run) failed(res Result, err error) (Result, error) {
 // reconcile observes, evaluates, plans and fixes trail t in its home
 // Region.
 func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail) (Result, error) {
-	res := Result{Trail: t.ARN, Account: account, Region: t.HomeRegion}
-	st, err := rn.observe(ctx, account, t)
-	if err != nil {
-		return rn.failed(res, err)
+	results, errs := rn.reconcileGroup(ctx, account, []compliance.Trail{t})
+	return results[0], errs[0]
+}
+
+// planned is one trail of a group, observed and planned.
+type planned struct {
+	res Result
+	st  compliance.State
+	p   plan.Plan
+	err error
+	ok  bool
+}
+
+// reconcileGroup reconciles trails of one account that may share keys: it
+// observes and plans each of them first, so that every key two or more of
+// them need statements on gets one write carrying all of them
+// (shareWrites), then fixes them one after the other. results[i] and
+// errs[i] are trails[i]'s.
+func (rn *run) reconcileGroup(ctx context.Context, account string, trails []compliance.Trail) ([]Result, []error) {
+	items := make([]planned, len(trails))
+	for i, t := range trails {
+		items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion}
+		st, err := rn.observe(ctx, account, t)
+		if err != nil {
+			items[i].res, items[i].err = rn.failed(items[i].res, err)
+			continue
+		}
+		items[i].st, items[i].p, items[i].ok = st, plan.Make(st, rn.r.ccfg), true
 	}
-	p := plan.Make(st, rn.r.ccfg)
+	var states []compliance.State
+	var plans []plan.Plan
+	for _, it := range items {
+		if it.ok {
+			states, plans = append(states, it.st), append(plans, it.p)
+		}
+	}
+	shared := shareWrites(states, plans)
+	results := make([]Result, len(items))
+	errs := make([]error, len(items))
+	for i, it := range items {
+		if !it.ok {
+			results[i], errs[i] = it.res, it.err
+			continue
+		}
+		results[i], errs[i] = rn.fix(ctx, it.res, it.st, it.p, shared)
+	}
+	return results, errs
+}
+
+// fix executes plan p of the trail observed in st and completes res.
+func (rn *run) fix(ctx context.Context, res Result, st compliance.State, p plan.Plan, shared sharedWrites) (Result, error) {
 	res.Findings = p.Findings
 	res.Alerts = append(res.Alerts, p.Alerts...)
 	if a := compliance.Assess(st, rn.r.ccfg); a.Switch && a.Blocked == "" && st.Baseline == nil {
@@ -174,9 +221,13 @@ func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail
 			res.Alerts = append(res.Alerts, res.Error)
 		}
 	}
-	actions, alerts, err := rn.execute(ctx, st, p)
+	actions, alerts, err := rn.execute(ctx, st, p, shared)
 	res.Actions = actions
-	res.Alerts = append(res.Alerts, alerts...)
+	for _, al := range alerts {
+		if !slices.Contains(res.Alerts, al) {
+			res.Alerts = append(res.Alerts, al)
+		}
+	}
 	if res.Error == "" {
 		var failures []string
 		for _, a := range actions {
@@ -194,8 +245,8 @@ func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail
 
 // ReconcileKey finds every trail of account that uses key (ARN, id or
 // alias, resolved in region) in any enabled Region and reconciles each
-// once, in its home Region, one after the other (they share the key
-// policy). Only transient errors are returned.
+// once, in its home Region, one after the other, with one key-policy
+// write carrying what all of them need (reconcileGroup). Only transient errors are returned.
 func (r *Reconciler) ReconcileKey(ctx context.Context, account, region, key string) (Report, error) {
 	bctx, cancel := r.bounded(ctx)
 	defer cancel()
@@ -241,14 +292,8 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 		return rep, err
 	}
 	rn.r.log.Info("trails using key", "key", k.ARN, "account", account, "trails", len(trails))
-	var errs []error
-	for _, t := range trails {
-		res, err := rn.reconcile(ctx, account, t)
-		rep.Results = append(rep.Results, res)
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	results, errs := rn.reconcileGroup(ctx, account, trails)
+	rep.Results = append(rep.Results, results...)
 	return rep, errors.Join(errs...)
 }
 
@@ -343,15 +388,15 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 	eg.SetLimit(cap(rn.sem))
 	for _, gr := range groups {
 		eg.Go(func() error {
-			for _, t := range gr.trails {
-				res, err := rn.reconcile(ctx, gr.account, t)
-				mu.Lock()
+			results, gerrs := rn.reconcileGroup(ctx, gr.account, gr.trails)
+			mu.Lock()
+			defer mu.Unlock()
+			for i, res := range results {
 				rep.Results = append(rep.Results, res)
-				if err != nil {
-					errs = append(errs, err)
+				if gerrs[i] != nil {
+					errs = append(errs, gerrs[i])
 				}
 				progress(len(rep.Results), total)
-				mu.Unlock()
 			}
 			return nil
 		})
