@@ -177,18 +177,49 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 	defer rn.forgetKey(a.Target)
 	change := state.Change{Account: st.Account, Region: region, Resource: a.Target, Trails: trails,
 		Rules: ruleNames(rules), Action: string(plan.PutKeyPolicy), Before: before, After: merged}
-	return rn.recorded(ctx, h, change, func() error {
+	put := func(p string) error {
 		_, err := c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
 			KeyId:      aws.String(keyID(a.Target)),
 			PolicyName: aws.String(defaultPolicyName),
-			Policy:     aws.String(merged),
+			Policy:     aws.String(p),
 		})
 		if err != nil {
 			return fmt.Errorf("put key policy %s: %w", a.Target, err)
 		}
 		return nil
+	}
+	if rn.r.store == nil {
+		return rn.recorded(ctx, h, change, func() error { return put(merged) })
+	}
+	// With a table, the loop guard and the change record cost round trips
+	// after the read above: read the policy once more right before the
+	// write, so that a person's edit is overwritten only if it lands in
+	// the single round trip between this read and the write (KMS has no
+	// conditional PutKeyPolicy).
+	return rn.recorded(ctx, h, change, func() error {
+		again, err := c.KMS.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(a.Target), PolicyName: aws.String(defaultPolicyName)})
+		if err != nil {
+			return fmt.Errorf("get key policy %s: %w", a.Target, err)
+		}
+		now := aws.ToString(again.Policy)
+		if now == before {
+			return put(merged)
+		}
+		m, changed, err := compliance.Merge(now, grant)
+		if err != nil {
+			return fmt.Errorf("put key policy %s: %w", a.Target, err)
+		}
+		if !changed {
+			return errNothingToWrite
+		}
+		rn.amendChange(now, m)
+		return put(m)
 	})
 }
+
+// errNothingToWrite ends a recorded write whose last re-read showed the
+// change is no longer needed (another writer made it).
+var errNothingToWrite = errors.New("nothing to write: the last read shows the change made already")
 
 // recorded makes one write: it records the change as pending (when a
 // table is configured), checks the lease is still held, calls write, and
@@ -213,6 +244,10 @@ func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func(
 		return Failed, "", fmt.Errorf("%s %s: not written: %w", c.Action, c.Resource, err)
 	}
 	if err := write(); err != nil {
+		if errors.Is(err, errNothingToWrite) {
+			rn.finishChange(ctx, id, state.Failed, err.Error())
+			return Unchanged, "", nil
+		}
 		// A transient error may hide a write that took effect (a lost
 		// answer): the record stays pending, to be compared with After.
 		if !Transient(err) {
@@ -230,9 +265,27 @@ func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func(
 	return Updated, "", nil
 }
 
+// amendChange notes the before and after of the write being made when
+// the last re-read differed from the one recorded; the record is amended
+// after the write (nothing may come between that read and the write).
+func (rn *run) amendChange(before, after string) {
+	rn.mu.Lock()
+	rn.amended = &[2]string{before, after}
+	rn.mu.Unlock()
+}
+
 func (rn *run) finishChange(ctx context.Context, id, status, detail string) {
+	rn.mu.Lock()
+	amended := rn.amended
+	rn.amended = nil
+	rn.mu.Unlock()
 	if id == "" {
 		return
+	}
+	if amended != nil {
+		if err := rn.r.store.Amend(ctx, id, amended[0], amended[1]); err != nil {
+			rn.r.log.Warn("amend change record", "change", id, "error", err.Error())
+		}
 	}
 	if err := rn.r.store.Finish(ctx, id, status, detail); err != nil {
 		rn.r.log.Warn("record change outcome", "change", id, "status", status, "error", err.Error())

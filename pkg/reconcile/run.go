@@ -36,6 +36,9 @@ type run struct {
 	errors []string
 	// lastUndo is the change an undo recorded (Undo runs one write).
 	lastUndo state.Change
+	// amended are the before and after of the write in progress when its
+	// last re-read differed from the recorded ones (amendChange).
+	amended *[2]string
 }
 
 func (r *Reconciler) newRun() *run {

@@ -16,6 +16,7 @@ type Store interface {
 	Allow(ctx context.Context, resource string, max int, window time.Duration) (ok, alert bool, err error)
 	Record(ctx context.Context, c state.Change) (state.Change, error)
 	Finish(ctx context.Context, id, status, detail string) error
+	Amend(ctx context.Context, id, before, after string) error
 	ChangeLog
 }
 

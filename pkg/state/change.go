@@ -113,6 +113,26 @@ func (s *Store) Finish(ctx context.Context, id, status, detail string) error {
 	return nil
 }
 
+// Amend replaces the before and after values of change id (the writer's
+// last read right before the write differed from the one recorded).
+func (s *Store) Amend(ctx context.Context, id, before, after string) error {
+	_, err := s.db.UpdateItem(context.WithoutCancel(ctx), &dynamodb.UpdateItemInput{
+		TableName:                 s.tableName(),
+		Key:                       key(pkChange, id),
+		UpdateExpression:          aws.String("SET #b = :b, #a = :a"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#b": "before", "#a": "after"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":b": str(before), ":a": str(after)},
+	})
+	if err != nil {
+		if conditionFailed(err) {
+			return fmt.Errorf("amend change %s: %w", id, ErrNotFound)
+		}
+		return fmt.Errorf("amend change %s: %w", id, err)
+	}
+	return nil
+}
+
 // Get returns change id.
 func (s *Store) Get(ctx context.Context, id string) (Change, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: s.tableName(), Key: key(pkChange, id), ConsistentRead: aws.Bool(true)})

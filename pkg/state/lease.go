@@ -58,7 +58,7 @@ func (s *Store) Acquire(ctx context.Context, resource string) (*Lease, error) {
 // Check returns ErrLeaseLost when less than a safety margin of the lease
 // is left: a write must start only while the lease is surely still held.
 func (l *Lease) Check() error {
-	if left := l.until.Sub(l.s.now()); left < leaseSafety {
+	if left := l.until.Sub(l.s.now()); left < min(maxLeaseSafety, l.s.lease/5) {
 		return fmt.Errorf("lease on %s (%s left): %w", l.resource, left.Round(time.Millisecond), ErrLeaseLost)
 	}
 	return nil

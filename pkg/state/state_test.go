@@ -266,11 +266,14 @@ func TestChangeLog(t *testing.T) {
 	if err := s.Finish(ctx, "19990101T000000.000Z-000000000000", state.Applied, ""); !errors.Is(err, state.ErrNotFound) {
 		t.Fatalf("finish of an unknown id: %v", err)
 	}
+	if err := s.Amend(ctx, ids[0], `{"v":"1b"}`, `{"v":"2b"}`); err != nil {
+		t.Fatal(err)
+	}
 	got, err := s.Get(ctx, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != state.Applied || got.Before != `{"v":1}` || got.After != `{"v":2}` || got.Resource != key1 || got.Source != "event-0" {
+	if got.Status != state.Applied || got.Before != `{"v":"1b"}` || got.After != `{"v":"2b"}` || got.Resource != key1 || got.Source != "event-0" {
 		t.Fatalf("get: %+v", got)
 	}
 	if _, err := s.Get(ctx, "nope"); !errors.Is(err, state.ErrNotFound) {

@@ -37,8 +37,9 @@ const (
 	DefaultLeaseWait = 25 * time.Second
 	// DefaultChangeRetention is how long change records are kept (TTL).
 	DefaultChangeRetention = 400 * 24 * time.Hour
-	// leaseSafety is the least lease time left for a write to start.
-	leaseSafety = 2 * time.Second
+	// maxLeaseSafety is the most lease time that must be left for a write
+	// to start (a fifth of the lease when that is less).
+	maxLeaseSafety = 2 * time.Second
 )
 
 // Partition key values of the item kinds.
@@ -169,6 +170,11 @@ func (s *Store) expiresAt(d time.Duration) *types.AttributeValueMemberN {
 // table name as the SDK wants it.
 func (s *Store) tableName() *string { return aws.String(s.table) }
 
-// Permissions are the IAM actions the store calls on its table (the
-// stack grants exactly these on the table's ARN).
-var Permissions = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+// Permissions are the IAM actions the functions call on the table
+// (leases, loop guard, change records); the stack grants exactly these on
+// the table's ARN.
+var Permissions = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+
+// OperatorPermissions are what `trailguard history` and `undo` also need
+// (Query lists the change log); no function holds them.
+var OperatorPermissions = []string{"dynamodb:Query"}

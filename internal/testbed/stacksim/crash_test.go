@@ -24,7 +24,12 @@ func (h *harness) container() handler.TrailHandler {
 	via := h.direct.Copy()
 	via.BaseEndpoint = aws.String(h.proxy.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := reconcile.New(via, h.cfg, reconcile.WithLogger(log), reconcile.WithRetryer(reconcile.NewRetryer(reconcile.DefaultRetryMaxAttempts, 20*time.Millisecond)))
+	rt := reconcile.NewRetryer(reconcile.DefaultRetryMaxAttempts, 20*time.Millisecond)
+	opts := []reconcile.Option{reconcile.WithLogger(log), reconcile.WithRetryer(rt)}
+	if st := h.store(via, trailFn, rt); st != nil {
+		opts = append(opts, reconcile.WithStore(st))
+	}
+	r := reconcile.New(via, h.cfg, opts...)
 	return handler.TrailHandler{Reconciler: r, Logger: log}
 }
 

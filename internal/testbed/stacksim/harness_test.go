@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -25,12 +27,14 @@ import (
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/internal/testbed/stacksim"
+	"github.com/trailguard/trailguard/internal/testbed/statetable"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/event"
 	"github.com/trailguard/trailguard/pkg/handler"
 	"github.com/trailguard/trailguard/pkg/policy"
 	"github.com/trailguard/trailguard/pkg/reconcile"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // The functions, as named in the stack.
@@ -76,13 +80,15 @@ func basePolicy() string {
 // unusable for a trail already on it, never drops a statement it does not
 // own and never passes BypassPolicyLockoutSafetyCheck.
 type harness struct {
-	t      *testing.T
-	ctx    context.Context
-	srv    *motoserver.Server
-	direct aws.Config
-	proxy  *awsproxy.Proxy
-	cfg    config.Config
-	stack  *stacksim.Stack
+	t       *testing.T
+	lease   time.Duration
+	noTable bool
+	ctx     context.Context
+	srv     *motoserver.Server
+	direct  aws.Config
+	proxy   *awsproxy.Proxy
+	cfg     config.Config
+	stack   *stacksim.Stack
 	// recs are the functions' reconcilers (one warm container each).
 	recs map[string]*reconcile.Reconciler
 
@@ -90,6 +96,9 @@ type harness struct {
 	violations []string
 	writes     []awsproxy.Call // trailguard's writes that reached AWS
 	checked    int             // writes the invariants were checked on
+	// redundantN counts writes that would change nothing (the value
+	// written is already there): two writers raced.
+	redundantN int
 	// seq is every call trailguard made, in order: "Operation target".
 	seq []string
 	// beforeHook and afterHook are the test's own hooks, run after the
@@ -111,7 +120,16 @@ type harnessOptions struct {
 	standardRetry bool
 	// noEvents turns off re-delivering trailguard's own writes.
 	noEvents bool
+	// noTable runs the functions without the state table (in-process
+	// locks and loop guard, no change log), as a local run does.
+	noTable bool
+	// lease is the state table's lease duration (default 5 s; the wait
+	// for a busy lease is twice it).
+	lease time.Duration
 }
+
+// stateTable is the state table the harness deploys in moto.
+const stateTable = "trailguard-state"
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
@@ -147,7 +165,15 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	viaProxy := direct.Copy()
 	viaProxy.BaseEndpoint = aws.String(h.proxy.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, fn := range []string{trailFn, keyFn, sweepFn} {
+	if !o.noTable {
+		h.must(statetable.Create(ctx, dynamodb.NewFromConfig(direct), stateTable))
+	}
+	h.lease = o.lease
+	if h.lease == 0 {
+		h.lease = 5 * time.Second
+	}
+	h.noTable = o.noTable
+	for _, fn := range append([]string{trailFn, keyFn, sweepFn}, cliWriter) {
 		// Each function's calls carry its name, so hooks can tell them
 		// apart.
 		fnCfg := viaProxy.Copy()
@@ -160,15 +186,22 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 				return retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts, so.MaxBackoff = attempts, 20*time.Millisecond })
 			}
 		}
-		h.recs[fn] = reconcile.New(fnCfg, h.cfg, reconcile.WithLogger(log), reconcile.WithRetryer(rt))
+		opts := []reconcile.Option{reconcile.WithLogger(log), reconcile.WithRetryer(rt)}
+		if fn == cliWriter {
+			opts = append(opts, reconcile.WithSource("cli"))
+		}
+		if st := h.store(fnCfg, fn, rt); st != nil {
+			opts = append(opts, reconcile.WithStore(st))
+		}
+		h.recs[fn] = reconcile.New(fnCfg, h.cfg, opts...)
 	}
 	trail := handler.TrailHandler{Reconciler: h.recs[trailFn], Logger: log}
 	key := handler.KeyHandler{Reconciler: h.recs[keyFn], Logger: log}
 	sweep := handler.SweepHandler{Reconciler: h.recs[sweepFn], Logger: log}
 	h.stack, err = stacksim.New(stacksim.Options{RetryDelay: 20 * time.Millisecond, Jitter: o.jitter, Seed: o.seed},
-		stacksim.Function{Name: trailFn, Reserved: 1, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return trail.Handle(ctx, raw) }},
-		stacksim.Function{Name: keyFn, Reserved: 1, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return key.Handle(ctx, raw) }},
-		stacksim.Function{Name: sweepFn, Reserved: 1, Timeout: 900 * time.Second, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return sweep.Handle(ctx, raw) }},
+		stacksim.Function{Name: trailFn, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return trail.Handle(ctx, raw) }},
+		stacksim.Function{Name: keyFn, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return key.Handle(ctx, raw) }},
+		stacksim.Function{Name: sweepFn, Timeout: 900 * time.Second, Handler: func(ctx context.Context, raw json.RawMessage) (any, error) { return sweep.Handle(ctx, raw) }},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +209,50 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.must(h.stack.Route(trailFn, event.TrailPattern()))
 	h.must(h.stack.Route(keyFn, event.KeyPattern()))
 	return h
+}
+
+// cliWriter is `trailguard fix --apply` run by a person: a fourth writer.
+const cliWriter = "cli"
+
+// store is writer's view of the state table, through cfg (the proxy), with
+// the deployed retry policy; nil without the table.
+func (h *harness) store(cfg aws.Config, writer string, rt func() aws.Retryer) *state.Store {
+	if h.noTable {
+		return nil
+	}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Retryer = rt() })
+	return state.New(db, stateTable, state.WithWriter(writer), state.WithLease(h.lease, 2*h.lease))
+}
+
+// redundant is the number of writes that changed nothing. Meaningful
+// without faults: an SDK retry after a lost answer repeats a write.
+func (h *harness) redundant() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.redundantN
+}
+
+// sameJSON reports whether a and b are the same JSON value.
+func sameJSON(a, b string) bool {
+	var va, vb any
+	if json.Unmarshal([]byte(a), &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
+		return a == b
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// changes returns the change log, oldest first.
+func (h *harness) changes() []state.Change {
+	h.t.Helper()
+	if h.noTable {
+		return nil
+	}
+	cs, err := state.New(dynamodb.NewFromConfig(h.direct), stateTable).History(h.ctx, state.Filter{})
+	h.must(err)
+	slices.Reverse(cs)
+	return cs
 }
 
 func (h *harness) must(err error) {
@@ -314,6 +391,11 @@ func (h *harness) checkUpdateTrail(c awsproxy.Call) {
 	if !ok {
 		return
 	}
+	if st.Trail.KMSKeyID == in.KmsKeyId {
+		h.mu.Lock()
+		h.redundantN++
+		h.mu.Unlock()
+	}
 	k, err := h.keyOf(in.KmsKeyId, nil)
 	if err != nil {
 		h.violate("UpdateTrail %s to key %s, which cannot be described: %v", in.Name, in.KmsKeyId, err)
@@ -344,6 +426,11 @@ func (h *harness) checkPutKeyPolicy(c awsproxy.Call) {
 	if err != nil {
 		h.violate("PutKeyPolicy on %s, which cannot be read: %v", in.KeyId, err)
 		return
+	}
+	if sameJSON(cur.Policy, in.Policy) {
+		h.mu.Lock()
+		h.redundantN++
+		h.mu.Unlock()
 	}
 	if lost := lostStatements(cur.Policy, in.Policy); len(lost) > 0 {
 		h.violate("PutKeyPolicy on %s drops statements it does not own: %v", in.KeyId, lost)
