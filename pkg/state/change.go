@@ -83,10 +83,9 @@ func (s *Store) Record(ctx context.Context, c Change) (Change, error) {
 	if err != nil {
 		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: s.tableName(), Item: item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	}); err != nil {
+	// No condition: the id is new (time and 48 random bits), and an SDK
+	// retry of a put whose answer was lost must succeed.
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.tableName(), Item: item}); err != nil {
 		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
 	}
 	return c, nil

@@ -19,7 +19,8 @@ type Lease struct {
 }
 
 // Acquire takes the lease on resource: a conditional PutItem that succeeds
-// only when no lease item exists or the existing one has expired. While
+// only when no lease item exists, the existing one has expired, or it is
+// this attempt's own (a retried request). While
 // another writer holds it, Acquire waits (50 ms, doubling to 1 s) up to
 // the store's wait, then returns ErrBusy. A crashed holder's lease expires
 // after the lease duration.
@@ -36,8 +37,11 @@ func (s *Store) Acquire(ctx context.Context, resource string) (*Lease, error) {
 				"pk": str(pkLease), "sk": str(resource), "owner": str(owner),
 				"until_ms": num(until.UnixMilli()), "expires_at": num(until.Add(time.Hour).Unix()),
 			},
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR until_ms < :now"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli())},
+			// The owner clause makes an SDK retry of a take whose answer
+			// was lost succeed instead of waiting for its own lease.
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR until_ms < :now OR #o = :me"),
+			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli()), ":me": str(owner)},
 		})
 		if err == nil {
 			return &Lease{s: s, resource: resource, owner: owner, until: until}, nil

@@ -123,8 +123,10 @@ type harnessOptions struct {
 	// noTable runs the functions without the state table (in-process
 	// locks and loop guard, no change log), as a local run does.
 	noTable bool
-	// lease is the state table's lease duration (default 5 s; the wait
-	// for a busy lease is twice it).
+	// lease is the state table's lease duration (default the deployed
+	// state.DefaultLeaseDuration: a write path slowed by the adaptive
+	// retry's client-side rate limiting must fit in it); the wait for a
+	// busy lease is the deployed one, or twice a shorter lease.
 	lease time.Duration
 }
 
@@ -170,7 +172,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.lease = o.lease
 	if h.lease == 0 {
-		h.lease = 5 * time.Second
+		h.lease = state.DefaultLeaseDuration
 	}
 	h.noTable = o.noTable
 	for _, fn := range append([]string{trailFn, keyFn, sweepFn}, cliWriter) {
@@ -221,7 +223,7 @@ func (h *harness) store(cfg aws.Config, writer string, rt func() aws.Retryer) *s
 		return nil
 	}
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.Retryer = rt() })
-	return state.New(db, stateTable, state.WithWriter(writer), state.WithLease(h.lease, 2*h.lease))
+	return state.New(db, stateTable, state.WithWriter(writer), state.WithLease(h.lease, max(2*h.lease, state.DefaultLeaseWait)))
 }
 
 // redundant is the number of writes that changed nothing. Meaningful
