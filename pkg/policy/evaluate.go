@@ -87,9 +87,14 @@ func (c Caller) Account() string {
 //   - Other AWS principals match a caller ARN exactly, and a role ARN also
 //     matches that role's assumed-role session ARNs in the same partition
 //     and account. Federated and CanonicalUser principals match nothing.
-//   - NotPrincipal matches callers it does not list, compared without the
-//     role-to-session mapping or the account widening, so listing a role
-//     does not exclude its sessions (as in AWS). "NotPrincipal must be used
+//   - NotPrincipal matches callers it does not list. When it lists the
+//     caller's account (id or root ARN) or, for a role session, the role,
+//     but not the caller itself, the statement is undecided: the page says
+//     only that one "must also specify the account ARN of the not-denied
+//     principal. Otherwise, the policy might deny access to the entire
+//     account", and that AWS "verifies the account, then the role, then the
+//     assumed-role user", not whether the account or role alone excludes
+//     the caller. "NotPrincipal must be used
 //     with "Effect":"Deny". Using it with "Effect":"Allow" is not
 //     supported"
 //     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html):
@@ -158,9 +163,10 @@ func (s *Statement) label(i int) string {
 // Reasons for an undecided statement element (conditions have their own,
 // built in condition.go).
 const (
-	whyAllowNotPrincipal = "Allow with NotPrincipal is not supported by AWS, so it is never counted as granting"
-	whyServiceCase       = "the service principal matches only when case is ignored, which the AWS documentation does not settle"
-	whyResourceARNCase   = "the resource ARN matches only when the case of its partition, service, region or account is ignored, which the AWS documentation does not settle"
+	whyAllowNotPrincipal  = "Allow with NotPrincipal is not supported by AWS, so it is never counted as granting"
+	whyServiceCase        = "the service principal matches only when case is ignored, which the AWS documentation does not settle"
+	whyNotPrincipalParent = "NotPrincipal lists the caller's account or role but not the caller, and the AWS documentation does not settle whether that excludes the caller"
+	whyResourceARNCase    = "the resource ARN matches only when the case of its partition, service, region or account is ignored, which the AWS documentation does not settle"
 )
 
 // match decides whether s applies to r; why says what could not be decided
@@ -184,7 +190,12 @@ func (s *Statement) match(r *Request, ctx reqContext) (tri, string) {
 			unknown(whyServiceCase)
 		}
 	case s.NotPrincipal != nil:
-		switch m := s.NotPrincipal.match(&r.Caller, false, false); m {
+		m := s.NotPrincipal.match(&r.Caller, false, false)
+		if m == triFalse && s.NotPrincipal.match(&r.Caller, true, true) == triTrue {
+			// The caller's account or role is listed, not the caller.
+			unknown(whyNotPrincipalParent)
+		}
+		switch m {
 		case triTrue:
 			return triFalse, ""
 		case triUnknown:

@@ -59,6 +59,10 @@ func TestEvaluateDocumentedClasses(t *testing.T) {
 			Decision{Effect: ImplicitDeny, Statement: "N", Uncertain: true, Reason: whyAllowNotPrincipal}},
 		{"Allow NotPrincipal: the listed caller is excluded", docNotPrincipal, doc(`{"Sid":"N","Effect":"Allow","NotPrincipal":{"AWS":"` + other + `"},"Action":"*","Resource":"*"}`), dec(other), implicit},
 		{"Allow NotPrincipal: a later Allow still grants", docNotPrincipal, doc(`{"Sid":"N","Effect":"Allow","NotPrincipal":{"AWS":"`+other+`"},"Action":"*","Resource":"*"}`, allowAll), dec(user), allowed("All")},
+		{"Deny NotPrincipal listing only the caller's account: possible Deny", docNotPrincipal, doc(allowAll, `{"Sid":"N","Effect":"Deny","NotPrincipal":{"AWS":"`+root+`"},"Action":"*","Resource":"*"}`), dec(user), maybeDenied("N")},
+		{"Deny NotPrincipal listing only the session's role: possible Deny", docNotPrincipal, doc(allowAll, `{"Sid":"N","Effect":"Deny","NotPrincipal":{"AWS":"`+role+`"},"Action":"*","Resource":"*"}`), dec(session), maybeDenied("N")},
+		{"Deny NotPrincipal listing the caller and its account: not denied", docNotPrincipal, doc(allowAll, `{"Sid":"N","Effect":"Deny","NotPrincipal":{"AWS":["`+user+`","`+root+`"]},"Action":"*","Resource":"*"}`), dec(user), allowed("All")},
+		{"Deny NotPrincipal listing the account, caller its root: not denied", docNotPrincipal, doc(allowAll, `{"Sid":"N","Effect":"Deny","NotPrincipal":{"AWS":"111111111111"},"Action":"*","Resource":"*"}`), dec(root), allowed("All")},
 		{"Deny NotPrincipal still denies the unlisted", docNotPrincipal, doc(allowAll, `{"Sid":"N","Effect":"Deny","NotPrincipal":{"AWS":"`+other+`"},"Action":"*","Resource":"*"}`), dec(user), denied("N")},
 
 		// B: service principal case.
