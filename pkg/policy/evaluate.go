@@ -279,8 +279,11 @@ func resourceMatch(patterns []string, s string) tri {
 		if wildcardMatch(p, s, false) {
 			return triTrue
 		}
-		if res == triFalse && wildcardMatch(lowerARNPrefix(p), lowerARNPrefix(s), false) {
-			res = triUnknown
+		if res == triFalse {
+			lp, ls := lowerARNPrefix(p), lowerARNPrefix(s)
+			if (lp != p || ls != s) && wildcardMatch(lp, ls, false) {
+				res = triUnknown
+			}
 		}
 	}
 	return res
@@ -288,8 +291,7 @@ func resourceMatch(patterns []string, s string) tri {
 
 // lowerARNPrefix lower-cases the ASCII letters of s up to its fifth colon
 // (the "arn", partition, service, region and account segments), leaving
-// the resource segment as it is. s is returned as is when it has no upper
-// case letter there.
+// the resource segment as it is.
 func lowerARNPrefix(s string) string {
 	end, colons := len(s), 0
 	for i := 0; i < len(s); i++ {
@@ -300,10 +302,12 @@ func lowerARNPrefix(s string) string {
 			}
 		}
 	}
-	if strings.ToLower(s[:end]) == s[:end] {
-		return s
+	for i := 0; i < end; i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s[:end]) + s[end:]
+		}
 	}
-	return strings.ToLower(s[:end]) + s[end:]
+	return s // no upper-case letter: nothing to allocate
 }
 
 // match reports whether the principal names the caller. wholeAccount lets
