@@ -269,7 +269,7 @@ func TestDifferential(t *testing.T) {
 		}
 		if tg == vUncertain {
 			uncertain++
-			byReason[reasonClass(dec.Reason)]++
+			byReason[reasonClass(dec.Reason)+" -> simulator "+sim]++
 			continue
 		}
 		decided++
@@ -308,7 +308,15 @@ func TestDifferential(t *testing.T) {
 		prof.Name, seed, total, simErrors, readded, uncertain, pct(uncertain, total-simErrors))
 	t.Logf("decided %d: agree %d (%.2f%%), disagree %d (allowlisted %d %v, not allowlisted %d)",
 		decided, agree, pct(agree, decided), disagree, nAllow, allowlisted, len(failures))
-	t.Logf("decided verdicts: %v; uncertain by reason: %v", byVerdict, byReason)
+	t.Logf("decided verdicts: %v", byVerdict)
+	reasons := make([]string, 0, len(byReason))
+	for r := range byReason {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		t.Logf("uncertain: %5d  %s", byReason[r], r)
+	}
 	if len(pairs) > 0 {
 		t.Logf("disagreements by verdict pair: %v", pairs)
 	}

@@ -104,7 +104,9 @@ var callers = []caller{
 	{kind: "other-service", service: "s3.amazonaws.com"},
 }
 
-var actions = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:PutKeyPolicy"}
+var actions = []string{"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:PutKeyPolicy", "kms:ReEncryptFrom"}
+
+const logObject = "arn:aws:s3:::trail-logs/AWSLogs/" + KeyAccount + "/CloudTrail/us-east-1/2026/01/15/f.json.gz"
 
 func (g *gen) oneCase(id int) Case {
 	g.feats = map[string]bool{}
@@ -156,9 +158,12 @@ func (g *gen) context(c caller, action string) map[string][]string {
 			acct = OtherAccount
 		}
 		put(0.85, "aws:SourceArn", trail)
+		put(0.5, "aws:PrincipalServiceName", c.service)
+		put(0.5, "aws:PrincipalIsAWSService", "true")
 		put(0.85, "aws:SourceAccount", acct)
 		if strings.HasPrefix(action, "kms:GenerateDataKey") || action == "kms:Decrypt" {
 			put(0.85, "kms:EncryptionContext:aws:cloudtrail:arn", trail)
+			put(0.6, "kms:EncryptionContext:aws:s3:arn", logObject)
 			put(0.6, "kms:EncryptionContextKeys", "aws:cloudtrail:arn", "aws:s3:arn")
 		}
 		return ctx
@@ -166,16 +171,26 @@ func (g *gen) context(c caller, action string) map[string][]string {
 	put(0.9, "kms:CallerAccount", c.account)
 	put(0.8, "aws:PrincipalArn", principalARN(c.arn))
 	put(0.8, "aws:PrincipalAccount", c.account)
+	put(0.4, "aws:PrincipalIsAWSService", "false")
+	switch {
+	case strings.HasSuffix(c.arn, ":root"):
+		put(0.4, "aws:PrincipalType", "Account")
+	case strings.Contains(c.arn, ":assumed-role/"):
+		put(0.4, "aws:PrincipalType", "AssumedRole")
+	default:
+		put(0.4, "aws:PrincipalType", "User")
+	}
 	if c.account == KeyAccount {
 		put(0.6, "aws:PrincipalOrgID", OrgID)
 	} else {
 		put(0.6, "aws:PrincipalOrgID", "o-zzzzzzzzzz")
 	}
-	if action == "kms:Decrypt" || strings.HasPrefix(action, "kms:GenerateDataKey") || action == "kms:Encrypt" {
+	if action == "kms:Decrypt" || action == "kms:ReEncryptFrom" || strings.HasPrefix(action, "kms:GenerateDataKey") || action == "kms:Encrypt" {
 		put(0.5, "kms:ViaService", pick(g, []string{"s3.us-east-1.amazonaws.com", "ec2.us-east-1.amazonaws.com"}))
 		if g.chance(0.6) {
 			trail := pick(g, []string{TrailARN, OtherTrail})
 			ctx["kms:EncryptionContext:aws:cloudtrail:arn"] = []string{trail}
+			put(0.5, "kms:EncryptionContext:aws:s3:arn", logObject)
 			keys := []string{"aws:cloudtrail:arn"}
 			if g.chance(0.5) {
 				keys = append(keys, "aws:s3:arn")
@@ -315,7 +330,7 @@ func (g *gen) aimedPrincipal(effect string, c caller) any {
 }
 
 func (g *gen) actionPatterns() any {
-	pool := []string{"kms:*", "*", "kms:Decrypt", "kms:GenerateDataKey*", "kms:Describe*", "kms:Encrypt", "kms:?ncrypt", "kms:PutKeyPolicy", "kms:Get*"}
+	pool := []string{"kms:*", "*", "kms:Decrypt", "kms:GenerateDataKey*", "kms:Describe*", "kms:Encrypt", "kms:?ncrypt", "kms:PutKeyPolicy", "kms:Get*", "kms:ReEncrypt*"}
 	n := 1 + g.r.IntN(2)
 	out := make([]string, n)
 	for i := range out {
@@ -360,6 +375,10 @@ var condKeys = []condKey{
 	{"aws:PrincipalArn", "arn", []string{"arn:aws:iam::" + KeyAccount + ":role/LogReader", "arn:aws:iam::" + KeyAccount + ":*", "arn:aws:iam::" + OtherAccount + ":user/eve"}},
 	{"aws:PrincipalAccount", "string", []string{KeyAccount, OtherAccount}},
 	{"kms:EncryptionContextKeys", "multi", []string{"aws:cloudtrail:arn", "aws:s3:arn", "aws:*"}},
+	{"kms:EncryptionContext:aws:s3:arn", "string", []string{"arn:aws:s3:::trail-logs/AWSLogs/" + KeyAccount + "/*", "arn:aws:s3:::other/*"}},
+	{"aws:PrincipalServiceName", "string", []string{CloudTrail, "s3.amazonaws.com"}},
+	{"aws:PrincipalIsAWSService", "bool", []string{"true", "false"}},
+	{"aws:PrincipalType", "string", []string{"User", "AssumedRole", "Account"}},
 	{"aws:SecureTransport", "bool", []string{"true", "false"}},
 	{"aws:SourceIp", "ip", []string{"203.0.113.0/24", "10.0.0.0/8"}},
 	{"aws:CurrentTime", "date", []string{"2025-01-01T00:00:00Z", "2027-01-01T00:00:00Z"}},
