@@ -434,3 +434,29 @@ func TestSimulatorVerdictMapping(t *testing.T) {
 		t.Error("unknown simulator verdict accepted")
 	}
 }
+
+// TestAllowEntryMatches: an allowlist entry matches by verdict pair and
+// features (the case's shape), never by case number.
+func TestAllowEntryMatches(t *testing.T) {
+	e := AllowEntry{Class: "x", Features: []string{"deny-notprincipal:account-root", "caller:user"}, Trailguard: vExplicitDeny, Simulator: vImplicitDeny}
+	c := Case{ID: 7, Features: []string{"caller:user", "deny-notprincipal:account-root", "op:Bool"}}
+	tests := []struct {
+		c       Case
+		tg, sim string
+		want    bool
+	}{
+		{c, vExplicitDeny, vImplicitDeny, true},
+		{Case{ID: 8, Features: c.Features}, vExplicitDeny, vImplicitDeny, true},
+		{c, vImplicitDeny, vExplicitDeny, false},
+		{c, vExplicitDeny, vAllowed, false},
+		{Case{ID: 7, Features: []string{"caller:user"}}, vExplicitDeny, vImplicitDeny, false},
+	}
+	for i, tt := range tests {
+		if got := e.matches(tt.c, tt.tg, tt.sim); got != tt.want {
+			t.Errorf("%d: matches = %v, want %v", i, got, tt.want)
+		}
+	}
+	// The checked-in allowlist is well formed (every entry has a class,
+	// features, a reason and an AWS documentation link).
+	t.Logf("allowlist: %d entries", len(loadAllowlist(t)))
+}
