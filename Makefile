@@ -12,7 +12,7 @@ FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:Fu
 CDK_CLI ?= aws-cdk@2.1148.0
 CDK_PREFIX ?= $(HOME)/.cache/trailguard/cdk-cli
 
-.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy bench clean
+.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy bench clean diff-large
 
 ## test: every test (what .ci/run calls): tracked-binary check, gofmt check, go vet, go test -race, bounded fuzzing.
 test: bincheck fmtcheck vet unit fuzz
@@ -37,6 +37,13 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+## diff-large: the key-policy differential test (internal/policydiff) on 10,000 cases of each
+## generator profile, with seeds `make test` does not use (DIFF_CASES to change the size).
+DIFF_CASES ?= 10000
+diff-large:
+	DIFF_CASES=$(DIFF_CASES) DIFF_PROFILE=default DIFF_SEED=1 $(GO) test -count=1 -run '^TestDifferential$$' -v ./internal/policydiff/
+	DIFF_CASES=$(DIFF_CASES) DIFF_PROFILE=alt DIFF_SEED=2 $(GO) test -count=1 -run '^TestDifferential$$' -v ./internal/policydiff/
 
 ## build: build/<function>/bootstrap (linux/$(GOARCH)) for every function, and bin/trailguard.
 build:

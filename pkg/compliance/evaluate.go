@@ -317,18 +317,23 @@ func policyItems(k *Key, s State, c Config) []item {
 			why:    "the trail ARN is not valid"}}
 	}
 	var denied []string
-	missing := map[Rule][]string{}
+	missing, undecided := map[Rule][]string{}, map[Rule][]string{}
 	for _, ck := range grantChecks(g) {
 		d := doc.Evaluate(ck.req)
 		switch d.Effect {
 		case policy.ExplicitDeny:
 			msg := fmt.Sprintf("statement %s denies %s to %s for trail %s", d.Statement, ck.what, ck.who, ck.trail)
 			if d.Uncertain {
-				msg += " (a condition trailguard cannot evaluate may match)"
+				msg += uncertainNote(d.Reason)
 			}
 			denied = append(denied, msg)
 		case policy.ImplicitDeny:
 			missing[ck.rule] = append(missing[ck.rule], ck.who)
+			if d.Uncertain {
+				// An Allow trailguard could not decide is not counted;
+				// say which and why, so the finding explains itself.
+				undecided[ck.rule] = append(undecided[ck.rule], fmt.Sprintf("statement %s (for %s) was not counted: %s", d.Statement, ck.who, d.Reason))
+			}
 		}
 	}
 	var items []item
@@ -350,6 +355,9 @@ func policyItems(k *Key, s State, c Config) []item {
 			detail = fmt.Sprintf("the policy of key %s does not let %s call kms:DescribeKey for trail %s", k.ARN, CloudTrailService, s.Trail.ARN)
 		default:
 			detail = fmt.Sprintf("the policy of key %s does not let %s decrypt the log files of trail %s", k.ARN, strings.Join(sortedSet(who), ", "), s.Trail.ARN)
+		}
+		if u := undecided[rule]; len(u) > 0 {
+			detail += "; " + strings.Join(sortedSet(u), "; ")
 		}
 		fixes = append(fixes, item{rule: rule, detail: detail, fix: fixInPlace})
 	}
@@ -391,6 +399,16 @@ func policyItems(k *Key, s State, c Config) []item {
 		}
 	}
 	return append(items, fixes...)
+}
+
+// uncertainNote explains an uncertain Deny in a finding or error: the
+// Deny is counted although trailguard could not decide it (reason, from
+// policy.Decision.Reason).
+func uncertainNote(reason string) string {
+	if strings.HasPrefix(reason, "condition ") {
+		return " (a condition trailguard cannot evaluate may match: " + reason + ")"
+	}
+	return " (trailguard cannot decide whether it applies, so it counts: " + reason + ")"
 }
 
 // keyGrant is Needs(s, c) aimed at key k as it serves the bucket's Region.

@@ -68,6 +68,11 @@ func TestEvaluate(t *testing.T) {
 		{name: "no reader decrypt", policy: "no-decrypt", want: []string{"key-policy-no-reader-decrypt"}, detail: "arn:aws:iam::111111111111:root"},
 		{name: "deny CloudTrail, switch to baseline", policy: "deny-cloudtrail",
 			want: []string{"key-policy-denies-cloudtrail"}, detail: "DenyCloudTrail denies kms:GenerateDataKey"},
+		// "NotPrincipal must be used with "Effect":"Deny". Using it with
+		// "Effect":"Allow" is not supported."
+		// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html)
+		{name: "Allow with NotPrincipal does not count, and says so", policy: "notprincipal-allow",
+			want: []string{"key-policy-no-encrypt", "key-policy-no-describe"}, detail: "statement AllowAllButMallory (for cloudtrail.amazonaws.com) was not counted: Allow with NotPrincipal is not supported by AWS"},
 		{name: "uncertain deny", policy: "deny-uncertain",
 			want: []string{"key-policy-denies-cloudtrail"}, detail: "cannot evaluate may match"},
 		{name: "deny readers", policy: "deny-readers",

@@ -64,6 +64,10 @@ var hostilePolicyCases = map[string]hostilePolicyCase{
 	"principal-number.json":           {merge: "invalid", errHas: "Principal.AWS must be a string", findings: []string{"!key-policy-no-encrypt"}},
 	"condition-value-object.json":     {merge: "invalid", errHas: "got an object", findings: []string{"!key-policy-no-encrypt"}},
 	"version-number.json":             {merge: "invalid", errHas: "Version must be a string", findings: []string{"!key-policy-no-encrypt"}},
+	// A document without a Statement (a bare statement, a CloudFormation
+	// resource, "{}") is not a key policy.
+	"no-statement.json": {merge: "invalid", errHas: "not a key policy: no Statement", findings: []string{"!key-policy-no-encrypt"}},
+	"empty-object.json": {merge: "invalid", errHas: "not a key policy: no Statement", findings: []string{"!key-policy-no-encrypt"}},
 	// 32 KB: over the limit as read; at the limit, so the merge cannot fit.
 	"over-32kb.json":       {merge: "invalid", errHas: "exceeds 32768 bytes", findings: []string{"!key-policy-no-encrypt"}},
 	"near-32kb.json":       {merge: "too large", errHas: "exceeds 32768 bytes", findings: []string{"!key-policy-no-encrypt", "!key-policy-no-describe", "!key-policy-too-large"}},
@@ -84,8 +88,6 @@ var hostilePolicyCases = map[string]hostilePolicyCase{
 	// Valid but odd: a clear finding, and a merge that keeps every
 	// statement trailguard does not own, byte for byte.
 	"single-statement-object.json":             {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe"}},
-	"no-statement.json":                        {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt"}},
-	"empty-object.json":                        {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt"}},
 	"no-admin.json":                            {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt"}},
 	"unicode.json":                             {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe"}},
 	"unicode-escapes.json":                     {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe"}},
@@ -104,7 +106,9 @@ var hostilePolicyCases = map[string]hostilePolicyCase{
 	// Already lets CloudTrail in (too widely, but that is not
 	// trailguard's call): no finding, so nothing is planned.
 	"allow-everyone-everything.json": {merge: "changed", findings: []string{}},
-	"notprincipal-allow.json":        {merge: "changed", findings: []string{}},
+	// An Allow with NotPrincipal is not supported by AWS and never
+	// counts (reference_policies_elements_notprincipal.html).
+	"notprincipal-allow.json": {merge: "changed", findings: []string{"key-policy-no-encrypt", "key-policy-no-describe"}},
 	// A statement carrying one of trailguard's Sids grants more than
 	// trailguard writes there (kms:* to everyone; the key's only
 	// administrator statement). Merge may refuse it (ErrInvalidPolicy, as

@@ -151,7 +151,7 @@ func deniedChecks(doc *policy.Document, checks []check) []string {
 		}
 		msg := fmt.Sprintf("statement %s denies %s to %s for trail %s", d.Statement, c.what, c.who, c.trail)
 		if d.Uncertain {
-			msg += " (a condition trailguard cannot evaluate may match)"
+			msg += uncertainNote(d.Reason)
 		}
 		out = append(out, msg)
 	}

@@ -204,80 +204,142 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
+// multivaluedKeys are the condition keys (lower case) the AWS
+// documentation lists as multivalued among those a key policy meets:
+// kms:EncryptionContextKeys (ArrayOfString,
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html),
+// aws:PrincipalOrgPaths, aws:PrincipalServiceNamesList and aws:TagKeys
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+var multivaluedKeys = []string{
+	"kms:encryptioncontextkeys",
+	"aws:principalorgpaths",
+	"aws:principalservicenameslist",
+	"aws:tagkeys",
+}
+
+func multivaluedKey(key string) bool {
+	for _, k := range multivaluedKeys {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // evalCondition evaluates a statement's condition block: every operator
-// and every key under it must hold.
-func evalCondition(c Condition, ctx reqContext) tri {
-	res := triTrue
+// and every key under it must hold. why says what could not be decided
+// when the result is triUnknown.
+func evalCondition(c Condition, ctx reqContext) (tri, string) {
+	res, why := triTrue, ""
 	for op, keys := range c {
 		o := parseOperator(op)
 		if o.kind == opUnknown {
-			res = triUnknown
+			if res == triTrue {
+				res, why = triUnknown, "condition operator "+strconv.Quote(op)+" is not one trailguard knows"
+			}
 			continue
 		}
 		for key, vals := range keys {
-			switch o.eval(key, vals, ctx) {
+			t, w := o.eval(key, vals, ctx)
+			switch t {
 			case triFalse:
-				return triFalse
+				return triFalse, ""
 			case triUnknown:
-				res = triUnknown
+				if res == triTrue {
+					res, why = triUnknown, "condition "+op+" on "+key+": "+w
+				}
 			}
 		}
 	}
-	return res
+	return res, why
 }
 
-// eval evaluates one condition key against its policy values pv.
-func (o operator) eval(key string, pv []string, ctx reqContext) tri {
+// eval evaluates one condition key against its policy values pv; why says
+// what could not be decided when the result is triUnknown.
+//
+// The operators follow
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+// and, for the set prefixes,
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html:
+// ForAllValues on an absent key is true, ForAnyValue on an absent key is
+// false, "...IfExists" on an absent key is true. Two forms stay undecided:
+//   - ForAnyValue with IfExists on an absent key: the two rules disagree and
+//     the documentation does not say which wins.
+//   - An operator without a set prefix (other than Null) on a multivalued
+//     key that is present: "Multivalued context keys require a condition
+//     set operator", and the documentation does not say how a single-valued
+//     operator compares a set.
+func (o operator) eval(key string, pv []string, ctx reqContext) (tri, string) {
 	rv, present := ctx.lookup(key)
 	if !present {
 		if !ModelledKey(key) {
-			return triUnknown
+			return triUnknown, "the key is not one trailguard models for a KMS request"
 		}
 		switch {
 		case o.kind == opNull:
-			return boolTri(nullMatches(pv, true))
+			return boolTri(nullMatches(pv, true)), ""
+		case o.ifExists && o.set == setAnyValue:
+			return triUnknown, "ForAnyValue with IfExists on an absent key (the documentation gives false for ForAnyValue and true for IfExists)"
 		case o.ifExists:
-			return triTrue
+			return triTrue, ""
 		case o.set == setAnyValue:
-			return triFalse
+			return triFalse, ""
 		case o.set == setAllValues:
-			return triTrue
+			return triTrue, ""
 		}
-		return boolTri(o.negated)
+		return boolTri(o.negated), ""
 	}
 	if o.kind == opNull {
-		return boolTri(nullMatches(pv, false))
+		return boolTri(nullMatches(pv, false)), ""
 	}
+	if o.set == setNone && multivaluedKey(key) {
+		return triUnknown, "an operator without ForAnyValue/ForAllValues on a multivalued key, which the documentation does not define"
+	}
+	var res tri
 	switch o.set {
 	case setAnyValue:
-		res := triFalse
+		res = triFalse
 		for _, v := range rv {
 			if res = or(res, o.valueHolds(v, pv)); res == triTrue {
 				break
 			}
 		}
-		return res
 	case setAllValues:
-		res := triTrue
+		res = triTrue
 		for _, v := range rv {
 			if res = and(res, o.valueHolds(v, pv)); res == triFalse {
 				break
 			}
 		}
-		return res
-	}
-	// A plain operator: a positive one holds when some request value
-	// matches some policy value, a negated one when none does.
-	res := triFalse
-	for _, v := range rv {
-		if res = or(res, o.matchAny(v, pv)); res == triTrue {
-			break
+	default:
+		// A plain operator: a positive one holds when some request value
+		// matches some policy value, a negated one when none does.
+		res = triFalse
+		for _, v := range rv {
+			if res = or(res, o.matchAny(v, pv)); res == triTrue {
+				break
+			}
+		}
+		if o.negated {
+			res = res.not()
 		}
 	}
-	if o.negated {
-		return res.not()
+	if res == triUnknown {
+		return res, o.unknownValueReason(pv)
 	}
-	return res
+	return res, ""
+}
+
+// unknownValueReason describes why a policy value could not be compared.
+func (o operator) unknownValueReason(pv []string) string {
+	if o.kind == opARN {
+		for _, p := range pv {
+			if strings.Trim(p, "*") == "" {
+				return "an ARN pattern of only \"*\", which the documentation does not define"
+			}
+		}
+	}
+	return "a policy value trailguard cannot interpret (a policy variable, or a malformed number, date, address or ARN pattern)"
 }
 
 // valueHolds reports whether one request value satisfies the operator:

@@ -82,7 +82,12 @@ func TestConditionOperators(t *testing.T) {
 		{"ArnLike", arn, []string{"arn:aws:cloudtrail:*"}, U},
 		{"ArnLike", arn, []string{"arn:aws:cloudtrail:*", "arn:aws:cloudtrail:*:*:*"}, T},
 		{"ArnNotLike", arn, []string{"arn:aws:cloudtrail:*"}, U},
-		{"ArnLike", arn, []string{"*"}, T},
+		// G: ArnLike/ArnEquals with "*": the ARN operators page describes
+		// only six-part patterns (reference_policies_elements_condition_operators.html#Conditions_ARN).
+		{"ArnLike", arn, []string{"*"}, U},
+		{"ArnEquals", arn, []string{"*"}, U},
+		{"ArnNotLike", arn, []string{"*"}, U},
+		{"ArnLike", arn, []string{"*", "arn:aws:cloudtrail:*:*:*"}, T},
 		{"ArnLike", arn, []string{"arn:aws:cloudtrail:us-*:111111111111:trail/Main"}, T},
 		{"ArnLike", arn, []string{"arn:aws-cn:cloudtrail:*:111111111111:trail/*"}, F},
 		{"ArnNotEquals", arn, []string{"arn:aws:cloudtrail:*:222222222222:trail/*"}, T},
@@ -154,7 +159,18 @@ func TestConditionOperators(t *testing.T) {
 		{"ForAnyValue:StringNotEquals", "kms:EncryptionContextKeys", []string{"aws:s3:arn", "aws:cloudtrail:arn"}, F},
 		{"ForAnyValue:StringEquals", "kms:EncryptionContext:missing", []string{"x"}, F},
 		{"ForAnyValue:StringNotEquals", "kms:EncryptionContext:missing", []string{"x"}, F},
-		{"ForAnyValue:StringEqualsIfExists", "kms:EncryptionContext:missing", []string{"x"}, T},
+		// E: ForAnyValue on an absent key is false, IfExists on an absent
+		// key is true (reference_policies_condition-single-vs-multi-valued-context-keys.html,
+		// reference_policies_elements_condition_operators.html#Conditions_IfExists): undecided.
+		{"ForAnyValue:StringEqualsIfExists", "kms:EncryptionContext:missing", []string{"x"}, U},
+		{"ForAnyValue:StringNotEqualsIfExists", "kms:EncryptionContext:missing", []string{"x"}, U},
+		{"ForAllValues:StringEqualsIfExists", "kms:EncryptionContext:missing", []string{"x"}, T},
+		// F: "Multivalued context keys require a condition set operator"
+		// (reference_policies_condition-single-vs-multi-valued-context-keys.html):
+		// a plain operator on kms:EncryptionContextKeys is undecided.
+		{"StringEquals", "kms:EncryptionContextKeys", []string{"aws:cloudtrail:arn"}, U},
+		{"StringNotEquals", "kms:EncryptionContextKeys", []string{"x"}, U},
+		{"StringLikeIfExists", "kms:EncryptionContextKeys", []string{"*"}, U},
 		{"ForAnyValue:StringEquals", "kms:EncryptionContext:empty", []string{"x"}, F},
 		{"ForAllValues:StringEquals", "kms:EncryptionContextKeys", []string{"aws:cloudtrail:arn", "aws:s3:arn", "extra"}, T},
 		{"ForAllValues:StringEquals", "kms:EncryptionContextKeys", []string{"aws:cloudtrail:arn"}, F},
@@ -174,8 +190,12 @@ func TestConditionOperators(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%s/%v", tt.op, tt.key, tt.vals), func(t *testing.T) {
 			c := Condition{tt.op: {tt.key: tt.vals}}
-			if got := evalCondition(c, rctx); got != tt.want {
+			got, why := evalCondition(c, rctx)
+			if got != tt.want {
 				t.Errorf("%s {%q: %q} = %v, want %v", tt.op, tt.key, tt.vals, got, tt.want)
+			}
+			if (got == triUnknown) != (why != "") {
+				t.Errorf("%s {%q: %q}: result %v with reason %q", tt.op, tt.key, tt.vals, got, why)
 			}
 		})
 	}
@@ -203,7 +223,7 @@ func TestConditionBlocks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Map order is random: evaluate repeatedly.
 			for range 20 {
-				if got := evalCondition(tt.c, ctx); got != tt.want {
+				if got, _ := evalCondition(tt.c, ctx); got != tt.want {
 					t.Fatalf("got %v, want %v", got, tt.want)
 				}
 			}
@@ -288,9 +308,9 @@ func TestArnLike(t *testing.T) {
 		{"arn:aws:cloudtrail:*:*:trail/a", "arn:aws:cloudtrail:us-east-1:111111111111:trail/a:b", triFalse},
 		{"arn:aws:cloudtrail:*:111111111111:trail/*", "arn:aws:cloudtrail:us-east-1", triFalse},
 		{"arn:aws:cloudtrail:*", trail, triUnknown},
-		{"***", trail, triTrue},
+		{"***", trail, triUnknown},
 		{"", trail, triUnknown},
-		{"*", trail, triTrue},
+		{"*", trail, triUnknown},
 		{"*", "not an arn", triFalse},
 		{"arn:aws:CloudTrail:*:*:*", trail, triFalse},
 	}

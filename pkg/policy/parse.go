@@ -52,7 +52,8 @@ var (
 // policy: not JSON, not an object, a wrong type, a statement that is not an
 // object, a missing Effect or one other than "Allow"/"Deny", both Action
 // and NotAction (or both Resource and NotResource, or both Principal and
-// NotPrincipal). It never panics.
+// NotPrincipal), a document without a "Statement" member ("not a key
+// policy: no Statement"; "Statement": [] is accepted). It never panics.
 //
 // Duplicate Sids are kept (see DuplicateSids). For duplicate JSON member
 // names the last one wins, as in encoding/json.
@@ -108,6 +109,11 @@ func parseDocument(data []byte) (*Document, error) {
 				return nil, err
 			}
 		}
+	}
+	if d.noStatement {
+		// A bare statement, a CloudFormation resource or "{}" would
+		// otherwise read as a policy that allows nothing.
+		return nil, invalidf("not a key policy: no Statement")
 	}
 	return d, nil
 }

@@ -42,11 +42,17 @@ const (
 type Decision struct {
 	Effect Effect
 	// Statement is the Sid (or "#index" when it has none) of the statement
-	// that decided: the matching Deny, or the first matching Allow.
+	// that decided: the matching Deny, or the first matching Allow; for an
+	// uncertain ImplicitDeny, the first Allow that could not be decided.
 	Statement string
-	// Uncertain is true when a Deny was counted only because a condition
-	// could not be evaluated.
+	// Uncertain is true when the verdict rests on a statement trailguard
+	// could not decide. With ExplicitDeny: a Deny that may match was
+	// counted as matching. With ImplicitDeny: an Allow that may match was
+	// not counted (an uncertain Allow never grants). Never set with Allowed.
 	Uncertain bool
+	// Reason says why the statement could not be decided (empty unless
+	// Uncertain), e.g. "Allow with NotPrincipal is not supported by AWS".
+	Reason string
 }
 
 // Allowed reports whether the request is allowed.

@@ -60,16 +60,16 @@ func lowerASCII(c byte) byte {
 // itself contain colons) is matched separately with "*" and "?", case
 // sensitively, so a wildcard never spans a colon in the first five parts.
 // A value with fewer than six parts is not an ARN and never matches. A
-// pattern of only "*" matches any ARN; any other pattern with fewer than
-// six parts is not one AWS documents, so the result is unknown.
+// pattern with fewer than six parts, "*" included, is not one the ARN
+// condition operators documentation describes ("Each of the six
+// colon-delimited components of the ARN is checked separately",
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN),
+// so the result is unknown.
 func arnLike(pattern, value string) tri {
 	if strings.Count(value, ":") < 5 {
 		return triFalse
 	}
 	if strings.Count(pattern, ":") < 5 {
-		if strings.Trim(pattern, "*") == "" && pattern != "" {
-			return triTrue
-		}
 		return triUnknown
 	}
 	p, v := pattern, value
