@@ -468,3 +468,33 @@ func TestMergeKeepsAccountWideSourceArn(t *testing.T) {
 		t.Fatalf("second merge: changed %v, err %v", changed, err)
 	}
 }
+
+// TestGrantUnion: one Merge of the union of two trails' grants gives a
+// policy that already holds each grant (Merge of either is a no-op) and
+// keeps every foreign statement: the single write for trails sharing a
+// key.
+func TestGrantUnion(t *testing.T) {
+	for _, name := range []string{"root-only", "documented", "console-default", "other-trail"} {
+		t.Run(name, func(t *testing.T) {
+			s := testState(t, name)
+			a := GrantFor(*s.Key, s, Config{})
+			s2 := s
+			s2.Trail.ARN = "arn:aws:cloudtrail:us-east-2:" + testAccount + ":trail/second"
+			b := GrantFor(*s2.Key, s2, Config{Readers: []string{alice}})
+			u := a.Union(b)
+			if len(u.TrailARNs) != 2 || u.KeyARN != a.KeyARN || u.Partition != "aws" {
+				t.Fatalf("union %+v", u)
+			}
+			merged, changed, err := Merge(s.Key.Policy, u)
+			if err != nil || !changed {
+				t.Fatalf("Merge(union) changed %v, err %v", changed, err)
+			}
+			checkForeignKept(t, s.Key.Policy, merged)
+			for _, g := range []Grant{a, b} {
+				if again, changed, err := Merge(merged, g); err != nil || changed || again != merged {
+					t.Errorf("after the union write, Merge of %v still changes the policy (err %v)", g.TrailARNs, err)
+				}
+			}
+		})
+	}
+}
