@@ -306,6 +306,7 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 // time; trails that share a key run one after the other. Transient errors
 // are recorded on their trails and returned joined after the sweep.
 func (r *Reconciler) Sweep(ctx context.Context) (Report, error) {
+	ctx = context.WithValue(ctx, sweepKey{}, true)
 	bctx, cancel := r.bounded(ctx)
 	defer cancel()
 	rn := r.newRun()

@@ -28,11 +28,15 @@ var _ Store = (*state.Store)(nil)
 // process) and nothing is recorded.
 func WithStore(s Store) Option { return func(r *Reconciler) { r.store = s } }
 
-// WithSource names what started the runs ("sweep", "cli"); an event's id
-// is used when the context carries one (WithEventID).
+// WithSource names what started the runs ("cli"); an event's id is used
+// when the context carries one (WithEventID), and "sweep" for a sweep
+// otherwise.
 func WithSource(src string) Option { return func(r *Reconciler) { r.source = src } }
 
 type eventIDKey struct{}
+
+// sweepKey marks a context of a sweep.
+type sweepKey struct{}
 
 // WithEventID returns ctx carrying the id of the event being handled; the
 // change log records it as the source of the writes made for it.
@@ -47,6 +51,9 @@ func (r *Reconciler) sourceOf(ctx context.Context) string {
 	}
 	if r.source != "" {
 		return r.source
+	}
+	if ctx.Value(sweepKey{}) != nil {
+		return "sweep"
 	}
 	return "unknown"
 }
