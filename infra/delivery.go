@@ -143,7 +143,9 @@ func newEventQueue(stack awscdk.Stack, cfg Config, name string, fn awslambda.Fun
 // policy naming the function roles and the CLI's users, and the change
 // log must stay readable for undo however the stack evolves; the table
 // holds key policies that are not secrets
-// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/EncryptionAtRest.html).
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/EncryptionAtRest.html;
+// the template's SSESpecification {"SSEEnabled": true} selects it:
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-table-ssespecification.html).
 //
 // Retained on stack deletion and protected against deletion: the change
 // log is what undo needs. Point-in-time recovery restores it after a bad
