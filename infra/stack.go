@@ -80,9 +80,11 @@ type Trailguard struct {
 }
 
 // NewTrailguardStack builds the central stack: the three functions, their
-// rules, dead-letter queue, alarms, the baseline key and the notices
-// topic, and in organization mode the organization bus and the member
-// StackSet.
+// rules, the event queues of trail-remediator and key-remediator (the
+// rules' targets) with their event source mappings, the dead-letter
+// queues, alarms, the state table, the baseline key and the notices topic,
+// and in organization mode the organization bus (whose rules feed the same
+// queues) and the member StackSet.
 func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps) (*Trailguard, error) {
 	cfg := props.Config
 	if err := cfg.Validate(); err != nil {
