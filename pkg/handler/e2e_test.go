@@ -20,6 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/trailguard/trailguard/internal/testbed/statetable"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
@@ -243,7 +248,12 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 	shared := w.key("")
 	keyed := w.trail("e2e-keyed", "e2e-logs", shared)
 	w.disable(shared)
-	env := functionEnv(append(srv.Env(), "TRAILGUARD_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=60")...)
+	// The functions run on the state table, as deployed (TRAILGUARD_TABLE).
+	db := dynamodb.NewFromConfig(w.cfg("us-east-1"))
+	if err := statetable.Create(context.Background(), db, "e2e-state"); err != nil {
+		t.Fatal(err)
+	}
+	env := functionEnv(append(srv.Env(), "TRAILGUARD_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=60", config.EnvTable+"=e2e-state")...)
 
 	trailURL := rie(t, dir, "trail-remediator", env)
 	rep := post(t, trailURL,
@@ -297,4 +307,32 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 			}
 		}
 	}
+
+	// The bootstraps ran with the table configured and released every
+	// lease they took.
+	if leases := stateKeys(t, db, "e2e-state", "lease"); len(leases) != 0 {
+		t.Errorf("leases left in the state table: %v", leases)
+	}
+}
+
+// stateKeys lists the sort keys of the state table's items in partition pk
+// (pkg/state: "lease", "guard", "change").
+func stateKeys(t *testing.T, db *dynamodb.Client, table, pk string) []string {
+	t.Helper()
+	out, err := db.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":pk": &dbtypes.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatalf("query state table: %v", err)
+	}
+	var keys []string
+	for _, it := range out.Items {
+		if sk, ok := it["sk"].(*dbtypes.AttributeValueMemberS); ok {
+			keys = append(keys, sk.Value)
+		}
+	}
+	return keys
 }
