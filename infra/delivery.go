@@ -118,7 +118,7 @@ func newEventQueue(stack awscdk.Stack, cfg Config, name string, fn awslambda.Fun
 		Actions:   jsii.Strings(queueConsumeActions...),
 		Resources: jsii.Strings(*q.QueueArn()),
 	}))
-	esm := fn.AddEventSourceMapping(jsii.String(id+"Events"), &awslambda.EventSourceMappingOptions{
+	esm := fn.AddEventSourceMapping(jsii.String("EventQueue"), &awslambda.EventSourceMappingOptions{
 		EventSourceArn: q.QueueArn(),
 		BatchSize:      jsii.Number(queueBatchSize),
 		// The handler answers {"batchItemFailures": [...]}: only the
