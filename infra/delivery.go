@@ -93,7 +93,11 @@ type eventQueue struct {
 }
 
 // newEventQueue creates the event queue of the named function, its
-// dead-letter queue (with an alarm) and the event source mapping that
+// dead-letter queue (with an alarm; a queue of its own rather than the
+// shared one, because SQS redrives back to the source only from a
+// dead-letter queue of SQS queues,
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html)
+// and the event source mapping that
 // feeds the function from it, with partial batch responses and a bounded
 // concurrency; the function's role gets exactly the consume actions.
 func newEventQueue(stack awscdk.Stack, cfg Config, name string, fn awslambda.Function, role awsiam.Role, alarmAction awscloudwatch.IAlarmAction) eventQueue {
