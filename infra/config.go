@@ -20,7 +20,18 @@ const (
 	DefaultRoleName       = "TrailguardRemediation"
 	DefaultFunctionPrefix = "trailguard-"
 	DefaultLogRetention   = 90
-	DefaultReserved       = 1
+	// DefaultMaxConcurrency is the event source mappings' maximum
+	// concurrency: the smallest value Lambda accepts (2,
+	// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html).
+	DefaultMaxConcurrency = 2
+)
+
+// Bounds of ScalingConfig.MaximumConcurrency of an SQS event source mapping
+// (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html:
+// minimum 2, maximum 1000).
+const (
+	minMaxConcurrency = 2
+	maxMaxConcurrency = 1000
 )
 
 // Config is the deployment configuration, read from CDK context (cdk.json,
@@ -65,10 +76,12 @@ type Config struct {
 	// LogRetentionDays is the functions' log retention. Context
 	// "logRetentionDays".
 	LogRetentionDays int
-	// ReservedConcurrency is each function's reserved concurrency; 1
-	// serializes runs of a function (see README). 0 leaves it unreserved.
-	// Context "reservedConcurrency".
-	ReservedConcurrency int
+	// MaxConcurrency bounds how many concurrent invocations each event
+	// queue's event source mapping starts (ScalingConfig.MaximumConcurrency,
+	// 2 to 1000). Context "maxConcurrency". The functions reserve no
+	// concurrency: the former context "reservedConcurrency" is refused
+	// unless 0 (see ConfigFromContext).
+	MaxConcurrency int
 
 	// Organization turns on organization mode. Context "organization".
 	Organization bool
@@ -124,13 +137,23 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 		Regions:               r.list("regions"),
 		Schedule:              r.str("schedule", DefaultSchedule),
 		LogRetentionDays:      r.integer("logRetentionDays", DefaultLogRetention),
-		ReservedConcurrency:   r.integer("reservedConcurrency", DefaultReserved),
+		MaxConcurrency:        r.integer("maxConcurrency", DefaultMaxConcurrency),
 		Organization:          r.boolean("organization", false),
 		ManagementAccount:     r.str("managementAccount", ""),
 		OrganizationID:        r.str("organizationId", ""),
 		OrganizationalUnitIDs: r.list("organizationalUnitIds"),
 		MemberRegions:         r.list("memberRegions"),
 		RoleName:              r.str("roleName", DefaultRoleName),
+	}
+	// Reserved concurrency is gone: events wait in SQS queues, so nothing
+	// is lost when a function is throttled, and reserving needs the
+	// account to keep 100 units unreserved ("You can reserve up to the
+	// Unreserved account concurrency value minus 100",
+	// https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+	// which small accounts do not have. A leftover non-zero value fails
+	// rather than being silently ignored.
+	if reserved := r.integer("reservedConcurrency", 0); r.err == nil && reserved != 0 {
+		return Config{}, fmt.Errorf("context %q is no longer used: the functions reserve no concurrency (events wait in SQS queues; \"maxConcurrency\" bounds the event functions); remove it or set it to 0", "reservedConcurrency")
 	}
 	if r.err != nil {
 		return Config{}, r.err
@@ -161,7 +184,7 @@ func (c Config) Validate() error {
 		{all(c.Regions, regionRE.MatchString), "regions", "Region names"},
 		{scheduleRE.MatchString(c.Schedule), "schedule", `an EventBridge schedule expression such as "rate(6 hours)"`},
 		{slices.Contains(logRetentionDays, c.LogRetentionDays), "logRetentionDays", fmt.Sprintf("one of %v", logRetentionDays)},
-		{c.ReservedConcurrency >= 0 && c.ReservedConcurrency <= 1000, "reservedConcurrency", "0 (unreserved) to 1000"},
+		{c.MaxConcurrency >= minMaxConcurrency && c.MaxConcurrency <= maxMaxConcurrency, "maxConcurrency", fmt.Sprintf("%d to %d (the event source mapping's MaximumConcurrency)", minMaxConcurrency, maxMaxConcurrency)},
 		{roleNameRE.MatchString(c.RoleName), "roleName", "an IAM role name"},
 		{c.ManagementAccount == "" || accountRE.MatchString(c.ManagementAccount), "managementAccount", "a 12-digit account id"},
 		{c.OrganizationID == "" || orgIDRE.MatchString(c.OrganizationID), "organizationId", `an organization id "o-..."`},
@@ -189,9 +212,11 @@ func (c Config) Validate() error {
 }
 
 // Environment is the functions' configuration as the environment variables
-// of CONTRACTS.md.
-func (c Config) Environment(topicARN string) map[string]string {
+// of CONTRACTS.md; topicARN and table are the stack's notices topic and
+// state table.
+func (c Config) Environment(topicARN, table string) map[string]string {
 	env := map[string]string{
+		"TRAILGUARD_TABLE":      table,
 		"TRAILGUARD_MODE":       c.Mode,
 		"TRAILGUARD_KEY_ALIAS":  c.KeyAlias,
 		"TRAILGUARD_READERS":    strings.Join(c.Readers, ","),

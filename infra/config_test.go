@@ -14,16 +14,16 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		StackName:           DefaultStackName,
-		AssetDir:            DefaultAssetDir,
-		FunctionPrefix:      DefaultFunctionPrefix,
-		Mode:                "enforce",
-		KeyAlias:            "alias/trailguard-cloudtrail",
-		ExemptTag:           "trailguard:exempt",
-		Schedule:            "rate(6 hours)",
-		LogRetentionDays:    90,
-		ReservedConcurrency: 1,
-		RoleName:            "TrailguardRemediation",
+		StackName:        DefaultStackName,
+		AssetDir:         DefaultAssetDir,
+		FunctionPrefix:   DefaultFunctionPrefix,
+		Mode:             "enforce",
+		KeyAlias:         "alias/trailguard-cloudtrail",
+		ExemptTag:        "trailguard:exempt",
+		Schedule:         "rate(6 hours)",
+		LogRetentionDays: 90,
+		MaxConcurrency:   2,
+		RoleName:         "TrailguardRemediation",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
@@ -57,8 +57,16 @@ func TestConfigFromContext(t *testing.T) {
 		{"alias without prefix", map[string]any{"keyAlias": "trailguard"}, nil, `"keyAlias"`},
 		{"retention", map[string]any{"logRetentionDays": float64(365)}, func(c Config) bool { return c.LogRetentionDays == 365 }, ""},
 		{"bad retention", map[string]any{"logRetentionDays": "100"}, nil, `"logRetentionDays"`},
-		{"unreserved", map[string]any{"reservedConcurrency": "0"}, func(c Config) bool { return c.ReservedConcurrency == 0 }, ""},
-		{"negative concurrency", map[string]any{"reservedConcurrency": float64(-1)}, nil, `"reservedConcurrency"`},
+		{"max concurrency", map[string]any{"maxConcurrency": "10"}, func(c Config) bool { return c.MaxConcurrency == 10 }, ""},
+		{"max concurrency at the maximum", map[string]any{"maxConcurrency": float64(1000)}, func(c Config) bool { return c.MaxConcurrency == 1000 }, ""},
+		{"max concurrency below Lambda's minimum", map[string]any{"maxConcurrency": float64(1)}, nil, `"maxConcurrency"`},
+		{"max concurrency above Lambda's maximum", map[string]any{"maxConcurrency": "1001"}, nil, `"maxConcurrency"`},
+		{"max concurrency not a number", map[string]any{"maxConcurrency": "many"}, nil, `"maxConcurrency"`},
+		// reservedConcurrency is gone: 0 (its "unreserved") is accepted,
+		// anything else fails instead of being ignored.
+		{"reserved concurrency 0", map[string]any{"reservedConcurrency": "0"}, func(c Config) bool { return c.MaxConcurrency == DefaultMaxConcurrency }, ""},
+		{"reserved concurrency 1 refused", map[string]any{"reservedConcurrency": float64(1)}, nil, `"reservedConcurrency" is no longer used`},
+		{"reserved concurrency not a number", map[string]any{"reservedConcurrency": "one"}, nil, `"reservedConcurrency"`},
 		{"bad account", map[string]any{"account": "12345"}, nil, `"account"`},
 		{"env", map[string]any{"account": "123456789012", "region": "eu-west-1"},
 			func(c Config) bool { return c.Account == "123456789012" && c.Region == "eu-west-1" }, ""},
@@ -87,16 +95,17 @@ func TestConfigFromContext(t *testing.T) {
 
 func TestEnvironmentVariables(t *testing.T) {
 	c := Config{Mode: "report", KeyAlias: "alias/k", ExemptTag: "x", Readers: []string{"a", "b"}, Regions: []string{"r1"}}
-	env := c.Environment("topic")
+	env := c.Environment("topic", "table")
 	want := map[string]string{
-		"TRAILGUARD_MODE": "report", "TRAILGUARD_KEY_ALIAS": "alias/k", "TRAILGUARD_READERS": "a,b",
+		"TRAILGUARD_TABLE": "table",
+		"TRAILGUARD_MODE":  "report", "TRAILGUARD_KEY_ALIAS": "alias/k", "TRAILGUARD_READERS": "a,b",
 		"TRAILGUARD_EXEMPT_TAG": "x", "TRAILGUARD_TOPIC_ARN": "topic", "TRAILGUARD_REGIONS": "r1",
 	}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("Environment = %v, want %v", env, want)
 	}
 	c.Organization, c.RoleName = true, "R"
-	if got := c.Environment("topic")["TRAILGUARD_ROLE_NAME"]; got != "R" {
+	if got := c.Environment("topic", "table")["TRAILGUARD_ROLE_NAME"]; got != "R" {
 		t.Errorf("organization TRAILGUARD_ROLE_NAME = %q", got)
 	}
 }

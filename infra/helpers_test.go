@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -42,8 +43,8 @@ var customContext = map[string]any{
 	"readers":  testReaders,
 	"regions":  "us-east-1, eu-west-1",
 	"schedule": "rate(2 hours)",
-	// 0: leave the functions' concurrency unreserved.
-	"reservedConcurrency": "0",
+	// The event source mappings' maximum concurrency.
+	"maxConcurrency": "5",
 }
 
 // envContext is organization mode pinned to an account and Region.
@@ -226,6 +227,17 @@ func only(t *testing.T, tmpl map[string]any, typ string) (string, map[string]any
 		return id, r
 	}
 	panic("unreachable")
+}
+
+// logicalID is the logical id of a construct's CloudFormation resource in
+// the central stack.
+func logicalID(s *synthesized, c constructs.IConstruct) string {
+	return *s.tg.Stack.GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+// getAttArn is {"Fn::GetAtt": [id, "Arn"]}.
+func getAttArn(id string) map[string]any {
+	return map[string]any{"Fn::GetAtt": []any{id, "Arn"}}
 }
 
 // functionIDs maps function names (without prefix) to logical ids.

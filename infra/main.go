@@ -1,6 +1,7 @@
 // Command infra is trailguard's CDK app. It synthesizes the central stack
-// (the three functions, their EventBridge rules, dead-letter queue, alarms,
-// the baseline CloudTrail key and the notices topic) and, in organization
+// (the three functions, their EventBridge rules, the event queues that feed
+// trail-remediator and key-remediator, dead-letter queues, alarms, the
+// state table, the baseline CloudTrail key and the notices topic) and, in organization
 // mode, the organization event bus and a service-managed StackSet that
 // installs event forwarding, a remediation role and the baseline key in
 // every member account.

@@ -44,7 +44,6 @@ func TestOrganizationBus(t *testing.T) {
 		t.Errorf("bus policy statement\n got %s\nwant %s", got, exp)
 	}
 
-	ids := functionIDs(t, s.json)
 	for _, tc := range []struct {
 		fn      string
 		pattern event.Pattern
@@ -52,8 +51,9 @@ func TestOrganizationBus(t *testing.T) {
 		{TrailRemediator, event.TrailPattern()},
 		{KeyRemediator, event.KeyPattern()},
 	} {
+		// Both buses' rules feed the same event queue.
 		onBus, onDefault := 0, 0
-		for id, r := range rulesTo(s, ids[tc.fn]) {
+		for id, r := range rulesTo(s, logicalID(s, s.tg.Queues[tc.fn])) {
 			if ok, got, _ := jsonEqual(props(r)["EventPattern"], tc.pattern); !ok {
 				t.Errorf("%s: pattern %s differs from the shared definition", id, got)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -62,7 +63,15 @@ type Trailguard struct {
 	BaselineKey awskms.Key
 	NoticesKey  awskms.Key
 	Topic       awssns.Topic
-	DLQ         awssqs.Queue
+	// DLQ receives what EventBridge could not deliver to a target and the
+	// sweeper's failed asynchronous invocations.
+	DLQ awssqs.Queue
+	// Table is the state table (leases, loop guard, change log).
+	Table awsdynamodb.Table
+	// Queues are the event queues of trail-remediator and key-remediator
+	// (by function name), QueueDLQs their dead-letter queues.
+	Queues    map[string]awssqs.Queue
+	QueueDLQs map[string]awssqs.Queue
 	// Bus is the organization event bus (organization mode only).
 	Bus awsevents.EventBus
 	// Member is the member-account template embedded in the StackSet
@@ -71,9 +80,11 @@ type Trailguard struct {
 }
 
 // NewTrailguardStack builds the central stack: the three functions, their
-// rules, dead-letter queue, alarms, the baseline key and the notices
-// topic, and in organization mode the organization bus and the member
-// StackSet.
+// rules, the event queues of trail-remediator and key-remediator (the
+// rules' targets) with their event source mappings, the dead-letter
+// queues, alarms, the state table, the baseline key and the notices topic,
+// and in organization mode the organization bus (whose rules feed the same
+// queues) and the member StackSet.
 func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps) (*Trailguard, error) {
 	cfg := props.Config
 	if err := cfg.Validate(); err != nil {
@@ -88,26 +99,25 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		Stack:     stack,
 		Functions: map[string]awslambda.Function{},
 		Roles:     map[string]awsiam.Role{},
+		Queues:    map[string]awssqs.Queue{},
+		QueueDLQs: map[string]awssqs.Queue{},
 	}
 
 	tg.BaselineKey = NewBaselineKey(stack, "BaselineKey", cfg.KeyAlias, cfg.Readers)
 	tg.NoticesKey, tg.Topic = newNoticesTopic(stack)
-	tg.DLQ = awssqs.NewQueue(stack, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
-		// SQS-managed SSE: EventBridge cannot send to a queue encrypted
-		// with the AWS managed KMS key.
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	tg.DLQ = newQueue(stack, "DeadLetterQueue", awssqs.QueueProps{
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(dlqRetentionDays)),
 	})
+	tg.Table = newStateTable(stack)
 
 	var err error
-	tg.Remediation, err = newRemediationPolicy(stack, cfg, tg.Topic.TopicArn())
+	tg.Remediation, err = newRemediationPolicy(stack, cfg, tg.Topic.TopicArn(), tg.Table.TableArn())
 	if err != nil {
 		return nil, err
 	}
 
 	env := map[string]*string{}
-	for k, v := range cfg.Environment(*tg.Topic.TopicArn()) {
+	for k, v := range cfg.Environment(*tg.Topic.TopicArn(), *tg.Table.TableName()) {
 		env[k] = jsii.String(v)
 	}
 	alarmAction := awscloudwatchactions.NewSnsAction(tg.Topic)
@@ -115,6 +125,11 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		fn, role := newFunction(stack, cfg, name, props.AssetDir, env, tg.DLQ, tg.Remediation)
 		tg.Functions[name] = fn
 		tg.Roles[name] = role
+		if name != Sweeper {
+			eq := newEventQueue(stack, cfg, name, fn, role, alarmAction)
+			tg.Queues[name] = eq.Queue
+			tg.QueueDLQs[name] = eq.DLQ
+		}
 		alarm := fn.MetricErrors(&awscloudwatch.MetricOptions{
 			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 			Statistic: jsii.String("Sum"),
@@ -127,17 +142,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		})
 		alarm.AddAlarmAction(alarmAction)
 	}
-	dlqAlarm := tg.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-		Period:    awscdk.Duration_Minutes(jsii.Number(5)),
-		Statistic: jsii.String("Maximum"),
-	}).CreateAlarm(stack, jsii.String("DeadLetterQueueMessages"), &awscloudwatch.CreateAlarmOptions{
-		AlarmDescription:   jsii.String("trailguard events or invocations failed and are waiting in the dead-letter queue"),
-		Threshold:          jsii.Number(1),
-		EvaluationPeriods:  jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	})
-	dlqAlarm.AddAlarmAction(alarmAction)
+	dlqAlarm(stack, "DeadLetterQueueMessages", tg.DLQ, "trailguard events or invocations failed and are waiting in the dead-letter queue", alarmAction)
 
 	// The functions publish to the encrypted topic: the key policy names
 	// their roles (same account, so no IAM kms: permission is needed).
@@ -180,13 +185,13 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		awsevents.NewRule(stack, jsii.String(r.id+"Rule"), &awsevents.RuleProps{
 			Description:  jsii.String(fmt.Sprintf("trailguard: %s of this account to %s", r.id, r.fn)),
 			EventPattern: r.pattern,
-			Targets:      &[]awsevents.IRuleTarget{tg.target(r.fn)},
+			Targets:      &[]awsevents.IRuleTarget{tg.queueTarget(r.fn)},
 		})
 	}
 	awsevents.NewRule(stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
 		Description: jsii.String("trailguard: periodic sweep of every trail"),
 		Schedule:    awsevents.Schedule_Expression(jsii.String(cfg.Schedule)),
-		Targets:     &[]awsevents.IRuleTarget{tg.target(Sweeper)},
+		Targets:     &[]awsevents.IRuleTarget{tg.functionTarget(Sweeper)},
 	})
 
 	if cfg.Organization {
@@ -208,7 +213,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 				Description:  jsii.String(fmt.Sprintf("trailguard: %s forwarded by member accounts to %s", r.id, r.fn)),
 				EventBus:     tg.Bus,
 				EventPattern: r.pattern,
-				Targets:      &[]awsevents.IRuleTarget{tg.target(r.fn)},
+				Targets:      &[]awsevents.IRuleTarget{tg.queueTarget(r.fn)},
 			})
 		}
 		tg.Member, err = RenderMemberTemplate(props.Context, cfg)
@@ -222,9 +227,24 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 	return tg, nil
 }
 
-// target routes a rule to the named function with the retry policy and the
-// dead-letter queue.
-func (tg *Trailguard) target(name string) awsevents.IRuleTarget {
+// queueTarget routes a rule to the named function's event queue, with the
+// retry policy and, when EventBridge cannot deliver, the dead-letter queue.
+// The function reads the queue (newEventQueue), so an event is either
+// processed or ends in a dead-letter queue with an alarm: nothing waits in
+// Lambda's asynchronous queue, where "events might also be deleted from the
+// queue without being sent to the function"
+// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+func (tg *Trailguard) queueTarget(name string) awsevents.IRuleTarget {
+	return awseventstargets.NewSqsQueue(tg.Queues[name], &awseventstargets.SqsQueueProps{
+		DeadLetterQueue: tg.DLQ,
+		RetryAttempts:   jsii.Number(targetRetryAttempts),
+		MaxEventAge:     awscdk.Duration_Minutes(jsii.Number(targetMaxEventAge)),
+	})
+}
+
+// functionTarget routes a rule (the sweeper's schedule) straight to the
+// named function, with the retry policy and the dead-letter queue.
+func (tg *Trailguard) functionTarget(name string) awsevents.IRuleTarget {
 	return awseventstargets.NewLambdaFunction(tg.Functions[name], &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: tg.DLQ,
 		RetryAttempts:   jsii.Number(targetRetryAttempts),
@@ -269,7 +289,9 @@ func newNoticesTopic(stack awscdk.Stack) (awskms.Key, awssns.Topic) {
 
 // newRemediationPolicy is the least-privilege managed policy shared by the
 // three functions' roles.
-func newRemediationPolicy(stack awscdk.Stack, cfg Config, topicARN *string) (awsiam.ManagedPolicy, error) {
+// The state table's statement (pkg/state's actions on the table) is part
+// of it: every function takes leases and records changes.
+func newRemediationPolicy(stack awscdk.Stack, cfg Config, topicARN, tableARN *string) (awsiam.ManagedPolicy, error) {
 	t := policyTargets{topicARN: topicARN}
 	if cfg.Organization {
 		t.roleName = cfg.RoleName
@@ -278,8 +300,9 @@ func newRemediationPolicy(stack awscdk.Stack, cfg Config, topicARN *string) (aws
 	if err != nil {
 		return nil, err
 	}
+	statements = append(statements, stateStatement(tableARN))
 	return awsiam.NewManagedPolicy(stack, jsii.String("RemediationPolicy"), &awsiam.ManagedPolicyProps{
-		Description: jsii.String("trailguard: the actions pkg/plan declares, scoped to this account's keys and trails"),
+		Description: jsii.String("trailguard: the actions pkg/plan declares, scoped to this account's keys and trails, and pkg/state's on the state table"),
 		Statements:  &statements,
 	}), nil
 }
@@ -307,9 +330,9 @@ func newFunction(stack awscdk.Stack, cfg Config, name, assetDir string, env map[
 		Resources: jsii.Strings(*logs.LogGroupArn()),
 	}))
 
-	timeout := 60.0
+	timeout := float64(eventFunctionTimeout)
 	if name == Sweeper {
-		timeout = 900
+		timeout = sweeperTimeout
 	}
 	props := &awslambda.FunctionProps{
 		FunctionName: jsii.String(cfg.FunctionPrefix + name),
@@ -323,14 +346,16 @@ func newFunction(stack awscdk.Stack, cfg Config, name, assetDir string, env map[
 		MemorySize:   jsii.Number(256),
 		Timeout:      awscdk.Duration_Seconds(jsii.Number(timeout)),
 		Environment:  &env,
-		// Transient errors are returned by the handler: Lambda retries the
-		// asynchronous invocation, then sends it to the dead-letter queue.
+		// An asynchronous invocation (the sweeper's schedule, or a user's
+		// `aws lambda invoke --invocation-type Event`) that returns a
+		// transient error is retried, then sent to the dead-letter queue.
+		// Events of the rules go through the event queues instead.
 		RetryAttempts:   jsii.Number(functionRetryAttempts),
 		MaxEventAge:     awscdk.Duration_Minutes(jsii.Number(functionMaxEventAge)),
 		DeadLetterQueue: dlq,
-	}
-	if cfg.ReservedConcurrency > 0 {
-		props.ReservedConcurrentExecutions = jsii.Number(float64(cfg.ReservedConcurrency))
+		// No ReservedConcurrentExecutions: the event queues' mappings
+		// bound the concurrency (Config.MaxConcurrency) and the state
+		// table's leases serialize the writes.
 	}
 	fn := awslambda.NewFunction(stack, jsii.String(id), props)
 	fn.Node().AddDependency(policy)

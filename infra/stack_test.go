@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/trailguard/trailguard/pkg/event"
 	"github.com/trailguard/trailguard/pkg/plan"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 func TestFunctions(t *testing.T) {
@@ -21,24 +22,33 @@ func TestFunctions(t *testing.T) {
 		s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3))
 	})
 	ids := functionIDs(t, s.json)
-	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
+	dlqID := logicalID(s, s.tg.DLQ)
 	for _, name := range FunctionNames {
 		t.Run(name, func(t *testing.T) {
 			id, ok := ids[name]
 			if !ok {
 				t.Fatalf("no function named %s%s; have %v", DefaultFunctionPrefix, name, ids)
 			}
+			timeout := eventFunctionTimeout
+			if name == Sweeper {
+				timeout = sweeperTimeout
+			}
 			must(t, "function properties", func() {
 				s.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-					"FunctionName":                 DefaultFunctionPrefix + name,
-					"Runtime":                      "provided.al2023",
-					"Architectures":                []any{"arm64"},
-					"Handler":                      "bootstrap",
-					"ReservedConcurrentExecutions": 1,
-					"DeadLetterConfig":             map[string]any{"TargetArn": map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}}},
+					"FunctionName":     DefaultFunctionPrefix + name,
+					"Runtime":          "provided.al2023",
+					"Architectures":    []any{"arm64"},
+					"Handler":          "bootstrap",
+					"Timeout":          timeout,
+					"DeadLetterConfig": map[string]any{"TargetArn": getAttArn(dlqID)},
 				})
 			})
 			p := props(s.json["Resources"].(map[string]any)[id].(map[string]any))
+			// No reserved concurrency (issue 13): the event queues bound
+			// the concurrency instead.
+			if rc, has := p["ReservedConcurrentExecutions"]; has {
+				t.Errorf("ReservedConcurrentExecutions = %v, want unset", rc)
+			}
 
 			// Explicit log group with the configured retention.
 			lg, _ := p["LoggingConfig"].(map[string]any)
@@ -150,14 +160,15 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
-// rulesTo returns the rules with a target pointing at the function, by id.
-func rulesTo(s *synthesized, fnID string) map[string]map[string]any {
+// rulesTo returns the rules with a target pointing at the resource (a
+// function or a queue), by id.
+func rulesTo(s *synthesized, targetID string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for id, r := range resources(s.json, "AWS::Events::Rule") {
 		targets, _ := props(r)["Targets"].([]any)
 		for _, tg := range targets {
 			arn, _ := tg.(map[string]any)["Arn"].(map[string]any)
-			if ga, _ := arn["Fn::GetAtt"].([]any); len(ga) == 2 && ga[0] == fnID {
+			if ga, _ := arn["Fn::GetAtt"].([]any); len(ga) == 2 && ga[0] == targetID {
 				out[id] = r
 			}
 		}
@@ -168,7 +179,7 @@ func rulesTo(s *synthesized, fnID string) map[string]map[string]any {
 func TestRules(t *testing.T) {
 	s := synth(t, nil)
 	ids := functionIDs(t, s.json)
-	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
+	dlqID := logicalID(s, s.tg.DLQ)
 	for _, tc := range []struct {
 		fn      string
 		pattern event.Pattern
@@ -177,9 +188,14 @@ func TestRules(t *testing.T) {
 		{KeyRemediator, event.KeyPattern()},
 	} {
 		t.Run(tc.fn, func(t *testing.T) {
-			rules := rulesTo(s, ids[tc.fn])
+			// The events go to the function's queue, never straight to
+			// the function (Lambda's asynchronous queue may drop them).
+			if rules := rulesTo(s, ids[tc.fn]); len(rules) != 0 {
+				t.Errorf("%d rules invoke %s directly, want 0", len(rules), tc.fn)
+			}
+			rules := rulesTo(s, logicalID(s, s.tg.Queues[tc.fn]))
 			if len(rules) != 1 {
-				t.Fatalf("rules targeting %s: %d, want 1", tc.fn, len(rules))
+				t.Fatalf("rules targeting the %s queue: %d, want 1", tc.fn, len(rules))
 			}
 			for _, r := range rules {
 				ok, got, want := jsonEqual(props(r)["EventPattern"], tc.pattern)
@@ -216,7 +232,7 @@ func TestRules(t *testing.T) {
 					t.Errorf("%s: RetryPolicy = %v", id, tm["RetryPolicy"])
 				}
 				dl, _ := tm["DeadLetterConfig"].(map[string]any)
-				if ok, got, _ := jsonEqual(dl["Arn"], map[string]any{"Fn::GetAtt": []any{dlqID, "Arn"}}); !ok {
+				if ok, got, _ := jsonEqual(dl["Arn"], getAttArn(dlqID)); !ok {
 					t.Errorf("%s: DeadLetterConfig.Arn = %s, want the DLQ", id, got)
 				}
 			}
@@ -226,9 +242,14 @@ func TestRules(t *testing.T) {
 
 func TestScheduleAndConcurrencyFromContext(t *testing.T) {
 	s := synth(t, customContext)
-	for name, id := range functionIDs(t, s.json) {
-		if rc, has := props(s.json["Resources"].(map[string]any)[id].(map[string]any))["ReservedConcurrentExecutions"]; has {
-			t.Errorf("%s: ReservedConcurrentExecutions = %v with reservedConcurrency=0, want unset", name, rc)
+	esms := resources(s.json, "AWS::Lambda::EventSourceMapping")
+	if len(esms) != 2 {
+		t.Errorf("event source mappings = %d, want 2", len(esms))
+	}
+	for id, m := range esms {
+		sc, _ := props(m)["ScalingConfig"].(map[string]any)
+		if sc["MaximumConcurrency"] != float64(5) {
+			t.Errorf("%s: ScalingConfig = %v, want MaximumConcurrency 5 (context maxConcurrency)", id, props(m)["ScalingConfig"])
 		}
 	}
 	rules := rulesTo(s, functionIDs(t, s.json)[Sweeper])
@@ -242,40 +263,67 @@ func TestScheduleAndConcurrencyFromContext(t *testing.T) {
 	}
 }
 
-func TestDeadLetterQueue(t *testing.T) {
+// TestQueues: every queue of the stack (the shared dead-letter queue, the
+// event queues and their dead-letter queues) is encrypted and refuses
+// requests without TLS.
+func TestQueues(t *testing.T) {
 	s := synth(t, nil)
-	dlqID, dlq := only(t, s.json, "AWS::SQS::Queue")
-	p := props(dlq)
-	if p["SqsManagedSseEnabled"] != true && p["KmsMasterKeyId"] == nil {
-		t.Errorf("queue is not encrypted: %v", p)
+	queues := resources(s.json, "AWS::SQS::Queue")
+	if len(queues) != 5 {
+		t.Errorf("queues = %d, want 5 (dead-letter queue, 2 event queues, 2 event dead-letter queues)", len(queues))
 	}
-	// enforceSSL: a Deny of every request without TLS.
-	found := false
+	tlsOnly := map[string]bool{}
 	for _, r := range resources(s.json, "AWS::SQS::QueuePolicy") {
+		deny := false
 		for _, st := range statements(t, props(r)["PolicyDocument"]) {
 			cond, _ := st["Condition"].(map[string]any)
 			b, _ := cond["Bool"].(map[string]any)
 			if st["Effect"] == "Deny" && b["aws:SecureTransport"] == "false" && slices.Contains(strs(st["Action"]), "sqs:*") {
-				found = true
+				deny = true
 			}
 		}
-		if qs, _ := props(r)["Queues"].([]any); len(qs) != 1 || qs[0].(map[string]any)["Ref"] != dlqID {
-			t.Errorf("queue policy applies to %v", props(r)["Queues"])
+		qs, _ := props(r)["Queues"].([]any)
+		if len(qs) != 1 {
+			t.Errorf("queue policy applies to %v, want one queue", props(r)["Queues"])
+			continue
+		}
+		if ref, _ := qs[0].(map[string]any)["Ref"].(string); deny {
+			tlsOnly[ref] = true
 		}
 	}
-	if !found {
-		t.Error("no TLS-only Deny on the dead-letter queue")
+	for id, q := range queues {
+		p := props(q)
+		if p["SqsManagedSseEnabled"] != true {
+			t.Errorf("%s: not encrypted with SQS-managed SSE (EventBridge cannot use the AWS managed key): %v", id, p)
+		}
+		if !tlsOnly[id] {
+			t.Errorf("%s: no TLS-only Deny in its queue policy", id)
+		}
+	}
+	if got := props(queues[logicalID(s, s.tg.DLQ)])["MessageRetentionPeriod"]; got != float64(dlqRetentionDays*24*3600) {
+		t.Errorf("dead-letter queue retention = %v, want %d days", got, dlqRetentionDays)
 	}
 }
 
 func TestAlarms(t *testing.T) {
 	s := synth(t, nil)
-	dlqID, _ := only(t, s.json, "AWS::SQS::Queue")
 	topicID, _ := only(t, s.json, "AWS::SNS::Topic")
 	ids := functionIDs(t, s.json)
-	want := map[string]bool{"dlq": false}
+	// Every dead-letter queue has an alarm: the shared one and each event
+	// queue's.
+	dlqs := map[string]string{logicalID(s, s.tg.DLQ): "dlq"}
+	for name, q := range s.tg.QueueDLQs {
+		dlqs[logicalID(s, q)] = name + " dlq"
+	}
+	want := map[string]bool{}
+	for _, n := range dlqs {
+		want[n] = false
+	}
 	for _, n := range FunctionNames {
 		want[n] = false
+	}
+	if len(want) != 6 {
+		t.Errorf("alarms expected for %v, want 3 dead-letter queues and 3 functions", want)
 	}
 	for id, r := range resources(s.json, "AWS::CloudWatch::Alarm") {
 		p := props(r)
@@ -294,8 +342,8 @@ func TestAlarms(t *testing.T) {
 		value, _ := dim["Value"].(map[string]any)
 		switch {
 		case p["Namespace"] == "AWS/SQS" && p["MetricName"] == "ApproximateNumberOfMessagesVisible" &&
-			dim["Name"] == "QueueName" && value["Fn::GetAtt"] != nil && value["Fn::GetAtt"].([]any)[0] == dlqID:
-			want["dlq"] = true
+			dim["Name"] == "QueueName" && value["Fn::GetAtt"] != nil && dlqs[value["Fn::GetAtt"].([]any)[0].(string)] != "":
+			want[dlqs[value["Fn::GetAtt"].([]any)[0].(string)]] = true
 		case p["Namespace"] == "AWS/Lambda" && p["MetricName"] == "Errors" && dim["Name"] == "FunctionName":
 			for name, fid := range ids {
 				if value["Ref"] == fid {
@@ -374,8 +422,17 @@ func planActions(organization bool) []string {
 }
 
 // operationalActions are the function roles' other actions: writing their
-// own log group and sending failed invocations to the dead-letter queue.
-var operationalActions = []string{"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+// own log group, sending failed invocations to the dead-letter queue and
+// (the event functions) reading their event queue.
+var operationalActions = append([]string{"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}, queueConsumeActions...)
+
+// stateActions are the actions pkg/state calls on the state table, as the
+// code declares them.
+func stateActions() []string {
+	out := slices.Clone(state.Permissions)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
 
 func TestIAMActionsEqualPlan(t *testing.T) {
 	for _, tc := range []struct {
@@ -388,10 +445,23 @@ func TestIAMActionsEqualPlan(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := synth(t, tc.overrides)
-			want := planActions(tc.org)
+			want := append(planActions(tc.org), stateActions()...)
+			sort.Strings(want)
 			_, mp := only(t, s.json, "AWS::IAM::ManagedPolicy")
 			if got := actionSet(t, props(mp)["PolicyDocument"]); !slices.Equal(got, want) {
-				t.Errorf("remediation policy actions\n got %v\nwant %v (pkg/plan)", got, want)
+				t.Errorf("remediation policy actions\n got %v\nwant %v (pkg/plan and pkg/state)", got, want)
+			}
+			// The state table's statement holds exactly pkg/state's
+			// actions, on the table alone.
+			st, ok := bySid(statements(t, props(mp)["PolicyDocument"]), "TrailguardState")
+			if !ok {
+				t.Fatal("no TrailguardState statement")
+			}
+			if got := strs(st["Action"]); !slices.Equal(got, stateActions()) {
+				t.Errorf("TrailguardState actions %v, want state.Permissions %v", got, stateActions())
+			}
+			if got, want := strs(st["Resource"]), []string{"${" + logicalID(s, s.tg.Table) + ".Arn}"}; !slices.Equal(got, want) {
+				t.Errorf("TrailguardState on %v, want %v", got, want)
 			}
 			if roles := props(mp)["Roles"].([]any); len(roles) != 3 {
 				t.Errorf("remediation policy attached to %d roles, want the 3 function roles", len(roles))
@@ -432,6 +502,9 @@ func TestIAMResourcesScoped(t *testing.T) {
 		"cloudtrail:DescribeTrails":  "*",
 		"ec2:DescribeRegions":        "*",
 		"organizations:ListAccounts": "*",
+	}
+	for _, a := range state.Permissions {
+		want[a] = "${" + logicalID(s, s.tg.Table) + ".Arn}"
 	}
 	got := map[string][]string{}
 	for _, st := range statements(t, props(mp)["PolicyDocument"]) {

@@ -13,6 +13,6 @@ import (
 
 func main() {
 	handler.Main(func(r *reconcile.Reconciler, log *slog.Logger) handler.HandleFunc {
-		return handler.KeyHandler{Reconciler: r, Logger: log}.Handle
+		return handler.KeyHandler{Reconciler: r, Logger: log}.Serve
 	})
 }

@@ -20,6 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/trailguard/trailguard/internal/testbed/statetable"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
@@ -181,6 +186,17 @@ func (s *syncWriter) String() string {
 // post invokes the function with event and decodes its result.
 func post(t *testing.T, url string, event []byte) reconcile.Report {
 	t.Helper()
+	body := postRaw(t, url, event)
+	var rep reconcile.Report
+	if json.Unmarshal(body, &rep) != nil || rep.Results == nil {
+		t.Fatalf("invoke: result %s is not {\"results\": [...]}", body)
+	}
+	return rep
+}
+
+// postRaw invokes the function with event and returns its result.
+func postRaw(t *testing.T, url string, event []byte) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
@@ -193,11 +209,10 @@ func post(t *testing.T, url string, event []byte) reconcile.Report {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	var rep reconcile.Report
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &rep) != nil || rep.Results == nil {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
 	}
-	return rep
+	return body
 }
 
 // TestEndToEndLambdaRuntime builds each function's bootstrap and invokes it
@@ -233,15 +248,40 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 	shared := w.key("")
 	keyed := w.trail("e2e-keyed", "e2e-logs", shared)
 	w.disable(shared)
-	env := functionEnv(append(srv.Env(), "TRAILGUARD_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=60")...)
+	// The functions run on the state table, as deployed (TRAILGUARD_TABLE).
+	db := dynamodb.NewFromConfig(w.cfg("us-east-1"))
+	if err := statetable.Create(context.Background(), db, "e2e-state"); err != nil {
+		t.Fatal(err)
+	}
+	env := functionEnv(append(srv.Env(), "TRAILGUARD_REGIONS=us-east-1", "AWS_LAMBDA_FUNCTION_TIMEOUT=60", config.EnvTable+"=e2e-state")...)
 
-	rep := post(t, rie(t, dir, "trail-remediator", env),
+	trailURL := rie(t, dir, "trail-remediator", env)
+	rep := post(t, trailURL,
 		eventJSON(t, "create_trail.json", ev{Account: motoAccount, Region: "us-east-1", EventName: "CreateTrail", Name: "e2e-plain", ARN: plain, Bucket: "e2e-logs"}))
 	if got, want := actionOutcomes(rep), []string{"PutKeyPolicy=updated", "UpdateTrail=updated"}; !slices.Equal(got, want) {
 		t.Errorf("trail-remediator: outcomes %v, want %v", got, want)
 	}
 	if got := w.trailKey("e2e-plain"); got != base {
 		t.Errorf("trail key %q, want %q", got, base)
+	}
+
+	// The same function fed by its event queue: an SQS batch with a body
+	// that is not an event (acknowledged) and a CreateTrail event.
+	batched := w.trail("e2e-batched", "e2e-logs", "")
+	out := postRaw(t, trailURL, sqsBatchJSON(t, "not an event",
+		string(eventJSON(t, "create_trail.json", ev{Account: motoAccount, Region: "us-east-1", EventName: "CreateTrail", Name: "e2e-batched", ARN: batched, Bucket: "e2e-logs"}))))
+	var br batchOut
+	if err := json.Unmarshal(out, &br); err != nil || br.BatchItemFailures == nil {
+		t.Fatalf("trail-remediator batch: result %s has no batchItemFailures: %v", out, err)
+	}
+	if f := br.failed(); len(f) != 0 {
+		t.Errorf("trail-remediator batch: batchItemFailures %v, want none", f)
+	}
+	if len(br.Results) != 1 || br.Results[0]["trail"] != batched {
+		t.Errorf("trail-remediator batch: results %s, want one for %s", out, batched)
+	}
+	if got := w.trailKey("e2e-batched"); got != base {
+		t.Errorf("batched trail key %q, want %q", got, base)
 	}
 
 	rep = post(t, rie(t, dir, "key-remediator", env),
@@ -254,8 +294,8 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 	}
 
 	rep = post(t, rie(t, dir, "sweeper", env), eventJSON(t, "scheduled.json", ev{Account: motoAccount, Region: "us-east-1"}))
-	if len(rep.Results) != 2 {
-		t.Errorf("sweeper: %d results, want 2", len(rep.Results))
+	if len(rep.Results) != 3 {
+		t.Errorf("sweeper: %d results, want 3", len(rep.Results))
 	}
 	if got := actionOutcomes(rep); len(got) != 0 {
 		t.Errorf("sweeper after the fixes: %v", got)
@@ -267,4 +307,32 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 			}
 		}
 	}
+
+	// The bootstraps ran with the table configured and released every
+	// lease they took.
+	if leases := stateKeys(t, db, "e2e-state", "lease"); len(leases) != 0 {
+		t.Errorf("leases left in the state table: %v", leases)
+	}
+}
+
+// stateKeys lists the sort keys of the state table's items in partition pk
+// (pkg/state: "lease", "guard", "change").
+func stateKeys(t *testing.T, db *dynamodb.Client, table, pk string) []string {
+	t.Helper()
+	out, err := db.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":pk": &dbtypes.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatalf("query state table: %v", err)
+	}
+	var keys []string
+	for _, it := range out.Items {
+		if sk, ok := it["sk"].(*dbtypes.AttributeValueMemberS); ok {
+			keys = append(keys, sk.Value)
+		}
+	}
+	return keys
 }

@@ -40,16 +40,27 @@ type TrailHandler struct {
 	Logger *slog.Logger
 }
 
-// Handle decodes the EventBridge event and reconciles its trail. Key events
-// and events to ignore are acknowledged with a log line and an empty
-// result.
+// Handle decodes the EventBridge event and reconciles its trail, with the
+// event's id in the context (the change log's source). Key events and
+// events to ignore are acknowledged with a log line and an empty result.
 func (h TrailHandler) Handle(ctx context.Context, raw json.RawMessage) (reconcile.Report, error) {
-	log := logger(h.Logger)
+	return h.handle(ctx, logger(h.Logger), raw)
+}
+
+// Serve is the function's handler: it accepts the SQS batch of the
+// function's event queue (each message body one EventBridge event, failed
+// messages reported in batchItemFailures) and the bare EventBridge event
+// (a direct invocation), which Handle handles.
+func (h TrailHandler) Serve(ctx context.Context, raw json.RawMessage) (Response, error) {
+	return serve(ctx, logger(h.Logger), raw, h.handle)
+}
+
+func (h TrailHandler) handle(ctx context.Context, log *slog.Logger, raw json.RawMessage) (reconcile.Report, error) {
 	req, ok := decode(log, raw, event.KindTrail)
 	if !ok {
 		return reconcile.Report{}, nil
 	}
-	rep, err := h.Reconciler.ReconcileTrail(ctx, req.Account, req.Region, req.Trail)
+	rep, err := h.Reconciler.ReconcileTrail(withEventID(ctx, raw), req.Account, req.Region, req.Trail)
 	return done(log, req, rep, err)
 }
 
@@ -62,15 +73,25 @@ type KeyHandler struct {
 }
 
 // Handle decodes the EventBridge event and reconciles every trail using its
-// key. Trail events and events to ignore are acknowledged with a log line
-// and an empty result.
+// key, with the event's id in the context (the change log's source). Trail
+// events and events to ignore are acknowledged with a log line and an
+// empty result.
 func (h KeyHandler) Handle(ctx context.Context, raw json.RawMessage) (reconcile.Report, error) {
-	log := logger(h.Logger)
+	return h.handle(ctx, logger(h.Logger), raw)
+}
+
+// Serve is the function's handler: the SQS batch of the function's event
+// queue or a bare EventBridge event, as TrailHandler.Serve.
+func (h KeyHandler) Serve(ctx context.Context, raw json.RawMessage) (Response, error) {
+	return serve(ctx, logger(h.Logger), raw, h.handle)
+}
+
+func (h KeyHandler) handle(ctx context.Context, log *slog.Logger, raw json.RawMessage) (reconcile.Report, error) {
 	req, ok := decode(log, raw, event.KindKey)
 	if !ok {
 		return reconcile.Report{}, nil
 	}
-	rep, err := h.Reconciler.ReconcileKey(ctx, req.Account, req.Region, req.Key)
+	rep, err := h.Reconciler.ReconcileKey(withEventID(ctx, raw), req.Account, req.Region, req.Key)
 	return done(log, req, rep, err)
 }
 

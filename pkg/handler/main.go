@@ -16,9 +16,9 @@ import (
 	"github.com/trailguard/trailguard/pkg/state"
 )
 
-// HandleFunc is the signature of TrailHandler.Handle, KeyHandler.Handle and
-// SweepHandler.Handle.
-type HandleFunc func(ctx context.Context, raw json.RawMessage) (reconcile.Report, error)
+// HandleFunc is the signature of TrailHandler.Serve, KeyHandler.Serve and
+// SweepHandler.Serve.
+type HandleFunc func(ctx context.Context, raw json.RawMessage) (Response, error)
 
 // Main is a function's whole main: at cold start it reads the TRAILGUARD_*
 // configuration once (a bad value logs a clear message and exits 1), loads

@@ -40,6 +40,13 @@ func (h SweepHandler) Handle(ctx context.Context, raw json.RawMessage) (reconcil
 	return rep, nil
 }
 
+// Serve is the function's handler: Handle with its report as a Response
+// (the sweeper runs on a schedule, not from a queue).
+func (h SweepHandler) Serve(ctx context.Context, raw json.RawMessage) (Response, error) {
+	rep, err := h.Handle(ctx, raw)
+	return Response{Report: rep}, err
+}
+
 // notScheduled says why raw is not a sweep trigger ("" when it is).
 func notScheduled(raw []byte) string {
 	t := bytes.TrimSpace(raw)
