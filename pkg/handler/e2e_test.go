@@ -313,6 +313,16 @@ func TestEndToEndLambdaRuntime(t *testing.T) {
 	if leases := stateKeys(t, db, "e2e-state", "lease"); len(leases) != 0 {
 		t.Errorf("leases left in the state table: %v", leases)
 	}
+	// Every write went through the shared loop guard and is in the
+	// change log: at least trail-remediator's PutKeyPolicy and
+	// UpdateTrail of e2e-plain and key-remediator's EnableKey and
+	// PutKeyPolicy (the batched trail may add its own).
+	if changes := stateKeys(t, db, "e2e-state", "change"); len(changes) < 4 {
+		t.Errorf("%d change records, want one per write (at least 4): %v", len(changes), changes)
+	}
+	if guards := stateKeys(t, db, "e2e-state", "guard"); len(guards) < 4 {
+		t.Errorf("%d loop-guard items, want one per resource written (at least 4): %v", len(guards), guards)
+	}
 }
 
 // stateKeys lists the sort keys of the state table's items in partition pk
