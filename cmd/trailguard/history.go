@@ -69,7 +69,7 @@ Exit codes: 0 shown, 2 error (no state table, no such change, AWS error).`,
 					return fmt.Errorf("no change %s in table %s (see trailguard history)", args[0], st.Table())
 				}
 				if err != nil {
-					return err
+					return fmt.Errorf("table %s: %w", st.Table(), err)
 				}
 				if output == outputJSON {
 					return changelog.WriteChangeJSON(a.stdout, c)
@@ -78,7 +78,7 @@ Exit codes: 0 shown, 2 error (no state table, no such change, AWS error).`,
 			}
 			cs, err := a.reconciler(s, reconcile.WithStore(st)).History(ctx, state.Filter{Resource: trail + key, Limit: limit})
 			if err != nil {
-				return err
+				return fmt.Errorf("table %s: %w", st.Table(), err)
 			}
 			if output == outputJSON {
 				return changelog.WriteJSON(a.stdout, cs)
