@@ -45,22 +45,9 @@ Exit codes: 0 restored, 1 refused (nothing was written; the message says why), 2
 			if err != nil {
 				return fmt.Errorf("undo %s: %w", args[0], err)
 			}
-			fmt.Fprintf(a.stdout, "undid change %s: %s of %s restored to its value before it (recorded as change %s)\n",
-				args[0], what(undone.Action), undone.Resource, undone.ID)
-			return changelog.WriteChange(a.stdout, undone)
+			return changelog.WriteUndo(a.stdout, args[0], undone)
 		}),
 	}
 	tf.register(cmd)
 	return cmd
-}
-
-// what names the value an action sets.
-func what(action string) string {
-	switch action {
-	case "PutKeyPolicy":
-		return "the key policy"
-	case "UpdateTrail":
-		return "the KmsKeyId"
-	}
-	return "the value"
 }

@@ -151,6 +151,23 @@ func WriteChange(w io.Writer, c state.Change) error {
 	return err
 }
 
+// WriteUndo writes what `trailguard undo ID` restored: undo is the undo's
+// own change (Reconciler.Undo), whose After is the value restored.
+func WriteUndo(w io.Writer, id string, undo state.Change) error {
+	what := "the value"
+	switch undo.Action {
+	case "PutKeyPolicy":
+		what = "the key policy"
+	case "UpdateTrail":
+		what = "the KmsKeyId"
+	}
+	if _, err := fmt.Fprintf(w, "undid change %s: %s of %s restored to its value before it (recorded as change %s)\n",
+		id, what, undo.Resource, undo.ID); err != nil {
+		return err
+	}
+	return WriteChange(w, undo)
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "none"
