@@ -136,8 +136,8 @@ func WriteDetail(w io.Writer, c state.Change) error {
 func WriteChange(w io.Writer, c state.Change) error {
 	switch c.Action {
 	case "PutKeyPolicy":
-		if strings.TrimSpace(c.Before) == strings.TrimSpace(c.After) {
-			_, err := fmt.Fprintf(w, "key policy of %s: the same before and after\n", c.Resource)
+		if IndentJSON(c.Before) == IndentJSON(c.After) {
+			_, err := fmt.Fprintf(w, "key policy of %s: the same before and after (but for white space)\n", c.Resource)
 			return err
 		}
 		return PolicyDiff(w, c.Before, c.After,
