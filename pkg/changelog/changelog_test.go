@@ -65,7 +65,7 @@ func TestWriteChange(t *testing.T) {
 			[]string{"EnableKey of " + keyARN + ": Disabled -> Enabled"}, nil},
 		{"policy, only whitespace differs", state.Change{ID: "a", Action: "PutKeyPolicy", Resource: keyARN,
 			Before: `{"Version":"2012-10-17","Statement":[]}`, After: "{\n \"Version\": \"2012-10-17\", \"Statement\": []}"},
-			[]string{"the same before and after"}, []string{"+", "-"}},
+			[]string{"the same before and after"}, []string{"@@", "---", "+++"}},
 		{"policy diff", state.Change{ID: "a", Action: "PutKeyPolicy", Resource: keyARN,
 			Before: `{"Statement":[{"Sid":"Root"}]}`, After: `{"Statement":[{"Sid":"Root"},{"Sid":"TrailguardCloudTrailEncrypt"}]}`},
 			[]string{"--- key policy of " + keyARN + " before a", "+++ key policy of " + keyARN + " after a", `+      "Sid": "TrailguardCloudTrailEncrypt"`}, []string{`-      "Sid": "Root"`}},
