@@ -174,6 +174,12 @@ func TestHistoryAfterFix(t *testing.T) {
 		t.Errorf("added lines do not show trailguard's statement for %s:\n%s", gap, j)
 	}
 
+	code, stdout, _ = cli(t, e, "history", gapChange.ID, "-o", "json")
+	var one state.Change
+	if err := json.Unmarshal([]byte(stdout), &one); code != exitOK || err != nil || one.ID != gapChange.ID || one.Before != gapPolicy {
+		t.Errorf("history %s -o json: exit %d, %v, record %+v; want the record with its Before", gapChange.ID, code, err, one)
+	}
+
 	// --table wins over TRAILGUARD_TABLE.
 	if got := history(t, e.with(config.EnvTable, "no-such-table"), "--table", stateTable); len(got) != len(all) {
 		t.Errorf("history --table %s with TRAILGUARD_TABLE=no-such-table: %d changes, want %d", stateTable, len(got), len(all))
@@ -188,6 +194,14 @@ func TestHistoryAfterFix(t *testing.T) {
 		t.Errorf("history of an unknown change: exit %d, want 2", code)
 	}
 	oneErrorLine(t, stderr, "no change 20990101T000000.000Z-000000000000")
+	code, _, stderr = cli(t, e, "undo", "20990101T000000.000Z-000000000000")
+	if code != exitError {
+		t.Errorf("undo of an unknown change: exit %d, want 2", code)
+	}
+	oneErrorLine(t, stderr, "undo: no change 20990101T000000.000Z-000000000000 in table "+stateTable)
+	if got := len(history(t, e)); got != len(all) {
+		t.Errorf("undo of an unknown change recorded something: %d changes, want %d", got, len(all))
+	}
 }
 
 // TestFixApplyWithoutTable: fix --apply works as before and says, once,

@@ -9,6 +9,7 @@ import (
 	"github.com/trailguard/trailguard/pkg/changelog"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // undoCmd is `trailguard undo CHANGE-ID`.
@@ -41,6 +42,9 @@ Exit codes: 0 restored, 1 refused (nothing was written; the message says why), 2
 			undone, err := r.Undo(ctx, args[0])
 			if errors.Is(err, reconcile.ErrUndoRefused) {
 				return &exitCodeError{code: exitFindings, err: fmt.Errorf("%w; nothing was written", err)}
+			}
+			if errors.Is(err, state.ErrNotFound) {
+				return fmt.Errorf("undo: no change %s in table %s (see trailguard history)", args[0], st.Table())
 			}
 			if err != nil {
 				return fmt.Errorf("undo %s: %w", args[0], err)
