@@ -87,6 +87,12 @@ func (s *Store) Record(ctx context.Context, c Change) (Change, error) {
 		TableName: s.tableName(), Item: item,
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	}); err != nil {
+		// The id is new and random: an item already under it is this
+		// record, written by an attempt whose answer was lost and that the
+		// SDK retried.
+		if conditionFailed(err) {
+			return c, nil
+		}
 		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
 	}
 	return c, nil
