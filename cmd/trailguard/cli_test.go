@@ -35,7 +35,7 @@ func TestHelp(t *testing.T) {
 	if code != exitOK || stderr != "" {
 		t.Fatalf("--help: exit %d, stderr %q", code, stderr)
 	}
-	for _, cmd := range []string{"scan", "fix", "policy", "demo", "--role-name"} {
+	for _, cmd := range []string{"scan", "fix", "policy", "history", "undo", "demo", "--role-name"} {
 		if !strings.Contains(stdout, cmd) {
 			t.Errorf("--help does not mention %s:\n%s", cmd, stdout)
 		}

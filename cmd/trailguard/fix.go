@@ -4,12 +4,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 
 // fixCmd is `trailguard fix`: plan (default) or apply the remediation.
 func (a *app) fixCmd() *cobra.Command {
 	var (
 		f     sweepFlags
+		tf    tableFlag
 		apply bool
 	)
 	cmd := &cobra.Command{
@@ -20,6 +22,11 @@ func (a *app) fixCmd() *cobra.Command {
 mode): key policies are merged, never replaced, and keys are fixed before a trail is pointed
 at them.
 
+With a state table (--table, else TRAILGUARD_TABLE), --apply takes the same lease per key as
+the functions around every read-merge-write, counts in the shared loop guard, and records
+every write in the change log (writer and source "cli"): see trailguard history and undo.
+Without one it works the same but cannot lock or record, and says so on stderr.
+
 Exit codes: 0 nothing left to fix, 1 findings remain (planned but not applied, failed, or
 without an automatic fix), 2 the command could not run.`,
 		Args: cobra.NoArgs,
@@ -27,11 +34,16 @@ without an automatic fix), 2 the command could not run.`,
 			if err := f.validate(); err != nil {
 				return err
 			}
+			if err := tf.validate(); err != nil {
+				return err
+			}
 			mode := config.Report
+			var opts func(*session) []reconcile.Option
 			if apply {
 				mode = config.Enforce
+				opts = func(s *session) []reconcile.Option { return a.storeOptions(s, &tf) }
 			}
-			rs, errs, err := a.sweep(cmd.Context(), &f, mode)
+			rs, errs, err := a.sweep(cmd.Context(), &f, mode, opts)
 			if err != nil {
 				return err
 			}
@@ -54,6 +66,7 @@ without an automatic fix), 2 the command could not run.`,
 		}),
 	}
 	f.register(cmd)
+	tf.register(cmd)
 	cmd.Flags().BoolVar(&apply, "apply", false, "apply the plan (default: only show it)")
 	return cmd
 }

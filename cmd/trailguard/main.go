@@ -3,12 +3,14 @@
 // functions use.
 //
 //	trailguard scan [--region R ...|--all-regions] [--output table|json]
-//	trailguard fix [--apply] [--region R ...|--all-regions] [--output table|json]
+//	trailguard fix [--apply] [--table NAME] [--region R ...|--all-regions] [--output table|json]
 //	trailguard policy --trail ARN
+//	trailguard history [CHANGE-ID] [--trail ARN | --key ARN] [--limit N] [--output table|json] [--table NAME]
+//	trailguard undo CHANGE-ID [--table NAME]
 //	trailguard demo
 //
-// Exit codes: 0 all compliant (or nothing left to do), 1 findings remain,
-// 2 the command could not run (bad flag, no credentials, unreachable
+// Exit codes: 0 all compliant (or nothing left to do), 1 findings remain
+// (undo: refused, nothing written), 2 the command could not run (bad flag, no credentials, unreachable
 // endpoint, ...). AWS settings come from the SDK's standard environment
 // (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...), trailguard's from the
 // TRAILGUARD_* variables the functions read.

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
 
+	"github.com/trailguard/trailguard/pkg/changelog"
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
@@ -183,28 +181,9 @@ func observeTrail(ctx context.Context, c *reconcile.Clients, trailARN string) (c
 // writePolicyDiff writes the unified diff of two policies, both indented
 // the same way so that only real changes show.
 func writePolicyDiff(w io.Writer, keyARN, trailARN, current, merged string) error {
-	diff := difflib.UnifiedDiff{
-		A:        difflib.SplitLines(indentJSON(current)),
-		B:        difflib.SplitLines(indentJSON(merged)),
-		FromFile: "key policy of " + keyARN + " (current)",
-		ToFile:   "key policy of " + keyARN + " (with trailguard's statements for " + trailARN + ")",
-		Context:  3,
-	}
-	return difflib.WriteUnifiedDiff(w, diff)
-}
-
-// indentJSON re-indents a JSON document (two spaces, a final newline);
-// text that is not JSON is returned as is.
-func indentJSON(s string) string {
-	var c, out bytes.Buffer
-	if err := json.Compact(&c, []byte(s)); err != nil {
-		return s
-	}
-	if err := json.Indent(&out, c.Bytes(), "", "  "); err != nil {
-		return s
-	}
-	out.WriteByte('\n')
-	return out.String()
+	return changelog.PolicyDiff(w, current, merged,
+		"key policy of "+keyARN+" (current)",
+		"key policy of "+keyARN+" (with trailguard's statements for "+trailARN+")")
 }
 
 // arnRegion returns the Region of an ARN, or fallback.

@@ -69,7 +69,7 @@ not run.`,
 	root.PersistentFlags().StringVar(&a.roleName, "role-name", "", "role to assume in other accounts (organization mode; default $TRAILGUARD_ROLE_NAME)")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "write trailguard's logs to stderr")
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(a.scanCmd(), a.fixCmd(), a.policyCmd(), a.demoCmd())
+	root.AddCommand(a.scanCmd(), a.fixCmd(), a.policyCmd(), a.historyCmd(), a.undoCmd(), a.demoCmd())
 	return root
 }
 

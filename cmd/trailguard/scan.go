@@ -23,7 +23,7 @@ Exit codes: 0 every trail compliant, 1 findings, 2 the scan could not run.`,
 			if err := f.validate(); err != nil {
 				return err
 			}
-			rs, errs, err := a.sweep(cmd.Context(), &f, config.Report)
+			rs, errs, err := a.sweep(cmd.Context(), &f, config.Report, nil)
 			if err != nil {
 				return err
 			}

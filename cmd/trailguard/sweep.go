@@ -98,8 +98,9 @@ func (a *app) reconciler(s *session, opts ...reconcile.Option) *reconcile.Reconc
 
 // sweep runs a sweep over the Regions the flags select and returns the
 // sorted results. Progress goes to stderr when it is a terminal and the
-// sweep covers more than one Region or account.
-func (a *app) sweep(ctx context.Context, f *sweepFlags, mode config.Mode) ([]result, []string, error) {
+// sweep covers more than one Region or account. opts, when not nil, adds
+// reconciler options once the session is made (fix --apply: the store).
+func (a *app) sweep(ctx context.Context, f *sweepFlags, mode config.Mode, opts func(*session) []reconcile.Option) ([]result, []string, error) {
 	fallback := ""
 	if len(f.regions) > 0 {
 		fallback = f.regions[0]
@@ -121,7 +122,11 @@ func (a *app) sweep(ctx context.Context, f *sweepFlags, mode config.Mode) ([]res
 		s.cfg.TopicARN = ""
 	}
 	withProgress, stopProgress := a.progress(s)
-	rep, err := a.reconciler(s, withProgress).Sweep(ctx)
+	ropts := []reconcile.Option{withProgress}
+	if opts != nil {
+		ropts = append(ropts, opts(s)...)
+	}
+	rep, err := a.reconciler(s, ropts...).Sweep(ctx)
 	stopProgress()
 	if err != nil {
 		return nil, nil, fmt.Errorf("sweep: %w", err)

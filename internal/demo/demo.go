@@ -125,6 +125,10 @@ type demo struct {
 	touched []string
 	// problems are failures that make the demo fail at the end.
 	problems []string
+
+	// changes is the state table and the demo's own `trailguard` (the
+	// CLI's reconciler on it): see changes.go.
+	changes changeLog
 }
 
 // newDemo builds the world, the router and the handlers.
@@ -154,7 +158,8 @@ func newDemo(p *printer, base aws.Config, log *slog.Logger) *demo {
 			p.printf("  %-10s   pattern %s", "", pattern)
 		},
 	}
-	d.fns = newFunctions(cfgFor(HomeRegion), d.cfg, log)
+	d.fns = newFunctions(cfgFor(HomeRegion), d.cfg, log, StateTable)
+	d.changes = newChangeLog(cfgFor(HomeRegion), d.cfg, log)
 	return d
 }
 
@@ -164,12 +169,16 @@ func (d *demo) run(ctx context.Context) error {
 		name string
 		fn   func(context.Context) error
 	}{
+		{"state table", d.setupState},
 		{"routing", d.setupRouting},
 		{"setup", d.setup},
 		{"drift", d.drift},
 		{"events", d.deliverAll},
 		{"after", d.showAfter},
 		{"policy drift", d.policyDrift},
+		{"history", d.showHistory},
+		{"undo", d.undoMove},
+		{"refused undo", d.undoRefused},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {
@@ -452,6 +461,9 @@ func (d *demo) showReport(ctx context.Context, results []result) []call {
 	}
 	var own []call
 	comp := d.scenario(TrailCompliant)
+	// One write per action and target of an invocation: trails sharing a
+	// key report the same merged PutKeyPolicy.
+	wrote := map[string]bool{}
 	for _, r := range results {
 		var rules []string
 		for _, f := range r.Findings {
@@ -478,6 +490,10 @@ func (d *demo) showReport(ctx context.Context, results []result) []call {
 			}
 			if a.Outcome != "updated" {
 				continue
+			}
+			if w := a.Action + " " + a.Target; !wrote[w] {
+				wrote[w] = true
+				d.changes.writes = append(d.changes.writes, w)
 			}
 			kmsKeyID := ""
 			if a.Action == "UpdateTrail" {

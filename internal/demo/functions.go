@@ -7,10 +7,12 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/handler"
 	"github.com/trailguard/trailguard/pkg/reconcile"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // function is a deployed function as an EventBridge rule invokes it: it
@@ -53,14 +55,36 @@ func decodeReport(report any) ([]result, error) {
 }
 
 // newFunctions builds the functions the demo's rules deliver to: the real
-// handlers of trail-remediator and key-remediator over one reconciler, as
-// functions/*/main.go builds them at cold start.
-func newFunctions(base aws.Config, c config.Config, log *slog.Logger) map[string]function {
-	r := reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account))
-	trail := handler.TrailHandler{Reconciler: r, Logger: log}
-	key := handler.KeyHandler{Reconciler: r, Logger: log}
-	return map[string]function{
-		trailFunction: func(ctx context.Context, raw json.RawMessage) (any, error) { return trail.Handle(ctx, raw) },
-		keyFunction:   func(ctx context.Context, raw json.RawMessage) (any, error) { return key.Handle(ctx, raw) },
+// handlers of trail-remediator and key-remediator, each over its own
+// reconciler on the state table (writer: the function's name), as
+// handler.Main builds them at cold start with TRAILGUARD_TABLE set. The
+// event's id goes into the context, so the change log names the event
+// each write was made for.
+func newFunctions(base aws.Config, c config.Config, log *slog.Logger, table string) map[string]function {
+	recon := func(writer string) *reconcile.Reconciler {
+		st := state.New(dynamodb.NewFromConfig(base), table, state.WithWriter(writer))
+		return reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account), reconcile.WithStore(st))
 	}
+	trail := handler.TrailHandler{Reconciler: recon(trailFunction), Logger: log}
+	key := handler.KeyHandler{Reconciler: recon(keyFunction), Logger: log}
+	return map[string]function{
+		trailFunction: func(ctx context.Context, raw json.RawMessage) (any, error) {
+			return trail.Handle(withEventID(ctx, raw), raw)
+		},
+		keyFunction: func(ctx context.Context, raw json.RawMessage) (any, error) {
+			return key.Handle(withEventID(ctx, raw), raw)
+		},
+	}
+}
+
+// withEventID returns ctx carrying the id of the EventBridge event raw
+// (unchanged when it has none).
+func withEventID(ctx context.Context, raw json.RawMessage) context.Context {
+	var ev struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &ev) != nil || ev.ID == "" {
+		return ctx
+	}
+	return reconcile.WithEventID(ctx, ev.ID)
 }

@@ -22,6 +22,7 @@ type CloudTrailAPI interface {
 	CreateTrail(ctx context.Context, in *cloudtrail.CreateTrailInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.CreateTrailOutput, error)
 	GetTrail(ctx context.Context, in *cloudtrail.GetTrailInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.GetTrailOutput, error)
 	GetTrailStatus(ctx context.Context, in *cloudtrail.GetTrailStatusInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.GetTrailStatusOutput, error)
+	UpdateTrail(ctx context.Context, in *cloudtrail.UpdateTrailInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.UpdateTrailOutput, error)
 }
 
 // KMSAPI is the part of the KMS client the demo uses.
@@ -225,6 +226,18 @@ func (w *world) createTrail(ctx context.Context, region, name, bucket, keyARN st
 	}
 	w.record(call{Source: sourceCloudTrail, EventName: "CreateTrail", Region: region, Request: req, Response: resp})
 	return arn, nil
+}
+
+// updateTrail points the trail name in region at the key keyARN.
+func (w *world) updateTrail(ctx context.Context, region, name, keyARN string) error {
+	out, err := w.in(region).CloudTrail.UpdateTrail(ctx, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)})
+	if err != nil {
+		return fmt.Errorf("update trail %s in %s: %w", name, region, err)
+	}
+	w.record(call{Source: sourceCloudTrail, EventName: "UpdateTrail", Region: region,
+		Request:  map[string]any{"name": name, "kmsKeyId": keyARN},
+		Response: map[string]any{"name": name, "trailARN": aws.ToString(out.TrailARN), "kmsKeyId": keyARN}})
+	return nil
 }
 
 // ownCall returns the call record of an action trailguard took, as
