@@ -378,6 +378,10 @@ func opName(k plan.Kind) string {
 	return strings.ToLower(b.String())
 }
 
+// errKeyUnusable wraps updateTrail's refusals to point a trail at a key
+// CloudTrail cannot use (nothing was written).
+var errKeyUnusable = errors.New("not pointing it at key")
+
 // blocksUpdate are the findings on a freshly read key policy that forbid
 // pointing a trail at the key: CloudTrail would be refused.
 var blocksUpdate = map[compliance.Rule]bool{
@@ -406,10 +410,10 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 		return Failed, "", err
 	}
 	if kr.Key == nil {
-		return Failed, "", fmt.Errorf("update trail %s: not pointing it at key %s: %s", a.Target, keyARN, kr.Problem)
+		return Failed, "", fmt.Errorf("update trail %s: %w %s: %s", a.Target, errKeyUnusable, keyARN, kr.Problem)
 	}
 	if kr.Key.State != compliance.KeyStateEnabled {
-		return Failed, "", fmt.Errorf("update trail %s: not pointing it at key %s: the key is %s", a.Target, keyARN, kr.Key.State)
+		return Failed, "", fmt.Errorf("update trail %s: %w %s: the key is %s", a.Target, errKeyUnusable, keyARN, kr.Key.State)
 	}
 	var why []string
 	for _, f := range compliance.PolicyFindings(*kr.Key, st, rn.r.ccfg) {
@@ -418,8 +422,8 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 		}
 	}
 	if len(why) > 0 {
-		return Failed, "", fmt.Errorf("update trail %s: not pointing it at key %s: its policy does not let CloudTrail use it: %s",
-			a.Target, keyARN, strings.Join(why, "; "))
+		return Failed, "", fmt.Errorf("update trail %s: %w %s: its policy does not let CloudTrail use it: %s",
+			a.Target, errKeyUnusable, keyARN, strings.Join(why, "; "))
 	}
 	name := a.TrailName
 	if name == "" {

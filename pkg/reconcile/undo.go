@@ -181,7 +181,12 @@ func (rn *run) undoUpdateTrail(ctx context.Context, c state.Change) (state.Chang
 	res, _, err := rn.updateTrail(ctx, st, plan.Action{Kind: plan.UpdateTrail, Target: c.Resource, Region: c.Region,
 		TrailName: c.Resource, KMSKeyID: c.Before, Rules: rulesOf(c.Rules)})
 	if err != nil {
-		return refuse("%v", err)
+		if errors.Is(err, errKeyUnusable) {
+			return refuse("%v", err)
+		}
+		// Anything else (a transient error, a lost answer, access
+		// denied) is not a refusal: the trail may have moved.
+		return state.Change{}, fmt.Errorf("undo %s: %w", c.ID, err)
 	}
 	if res != Updated {
 		return refuse("the trail was not changed (%s)", res)
