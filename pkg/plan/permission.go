@@ -15,14 +15,25 @@ func (k Kind) Permissions() []string {
 	case EnableKeyRotation:
 		return []string{"kms:EnableKeyRotation"}
 	case UpdateTrail:
-		return []string{"cloudtrail:UpdateTrail"}
+		// UpdateTrail on an organization trail also has CloudTrail check
+		// the organization and its service-linked role with the caller's
+		// permissions; without them it fails with
+		// InsufficientDependencyServiceAccessPermissionException (CloudTrail
+		// user guide, "Prepare for creating a trail for your organization",
+		// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-an-organizational-trail-prepare.html).
+		// These are reads. iam:CreateServiceLinkedRole is deliberately not
+		// granted: an organization trail exists only once its role exists,
+		// and trailguard creates no IAM roles.
+		return append([]string{"cloudtrail:UpdateTrail"}, OrganizationTrailPermissions()...)
+	case StartLogging:
+		return []string{"cloudtrail:StartLogging"}
 	}
 	return nil
 }
 
 // Kinds lists every action kind, in plan order.
 func Kinds() []Kind {
-	return []Kind{CancelKeyDeletion, EnableKey, PutKeyPolicy, EnableKeyRotation, UpdateTrail}
+	return []Kind{CancelKeyDeletion, EnableKey, PutKeyPolicy, EnableKeyRotation, UpdateTrail, StartLogging}
 }
 
 // ReadPermissions are the IAM actions the reconciler needs to observe a
@@ -38,6 +49,12 @@ func ReadPermissions() []string {
 		"kms:GetKeyPolicy",
 		"kms:GetKeyRotationStatus",
 		"s3:GetBucketLocation",
+		// GetBucketEncryption (S3 Bucket Key); HeadBucket for the bucket's
+		// Region is sent unsigned (feature/s3/manager.GetBucketRegion) and
+		// needs no permission.
+		"s3:GetEncryptionConfiguration",
+		// The organization id of an organization trail's log path.
+		"organizations:DescribeOrganization",
 		"ec2:DescribeRegions",
 		"sns:Publish",
 	}
@@ -47,4 +64,11 @@ func ReadPermissions() []string {
 // need in organization mode.
 func OrganizationPermissions() []string {
 	return []string{"organizations:ListAccounts", "sts:AssumeRole"}
+}
+
+// OrganizationTrailPermissions are the reads CloudTrail makes with the
+// caller's credentials when an organization trail is updated (see
+// UpdateTrail's permissions).
+func OrganizationTrailPermissions() []string {
+	return []string{"iam:GetRole", "organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization"}
 }
