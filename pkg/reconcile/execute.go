@@ -37,7 +37,7 @@ func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan) ([
 			ar.Outcome = Planned
 		case a.Kind == plan.UpdateTrail && anyFail:
 			ar.Outcome, ar.Message = Skipped, "an action it depends on failed or was skipped"
-		case failed[a.Target]:
+		case failed[a.Target] && a.Kind != plan.StartLogging: // logging does not depend on the key fixes
 			ar.Outcome, ar.Message = Skipped, "an earlier action on "+a.Target+" failed or was skipped"
 		default:
 			out, alert, err := rn.apply(ctx, st, a)
@@ -75,6 +75,8 @@ func (rn *run) apply(ctx context.Context, st compliance.State, a plan.Action) (o
 		return rn.keyState(ctx, st, a)
 	case plan.UpdateTrail:
 		return rn.updateTrail(ctx, st, a)
+	case plan.StartLogging:
+		return rn.startLogging(ctx, st, a)
 	}
 	return Failed, "", fmt.Errorf("unknown action %q on %s", a.Kind, a.Target)
 }
@@ -154,6 +156,7 @@ func (rn *run) putKeyPolicy(ctx context.Context, st compliance.State, a plan.Act
 	if err != nil {
 		return Failed, "", fmt.Errorf("put key policy %s: %w", a.Target, err)
 	}
+	rn.noteWrite(a.Target)
 	return Updated, "", nil
 }
 
@@ -227,6 +230,10 @@ var blocksUpdate = map[compliance.Rule]bool{
 	compliance.KeyPolicyNoEncrypt:        true,
 	compliance.KeyPolicyNoDescribe:       true,
 	compliance.KeyPolicyDeniesCloudTrail: true,
+	// Issue 11: a policy that could not be read proves nothing, and
+	// CloudTrail refuses the update without its Bucket Key Decrypt.
+	compliance.KeyUnverifiable:             true,
+	compliance.KeyPolicyNoBucketKeyDecrypt: true,
 }
 
 // updateTrail points the trail at a.KMSKeyID, but only after evaluating
@@ -275,8 +282,8 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 	if err != nil {
 		return Failed, "", err
 	}
-	if _, err := c.CloudTrail.UpdateTrail(ctx, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)}); err != nil {
-		return Failed, "", fmt.Errorf("update trail %s: %w", a.Target, err)
+	if err := rn.callUpdateTrail(ctx, c, a.Target, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)}); err != nil {
+		return Failed, "", err
 	}
 	return Updated, "", nil
 }
