@@ -86,7 +86,9 @@ func TestEvaluate(t *testing.T) {
 			want: []string{"!key-unverifiable"}, detail: "could not be read"},
 		// Issue 11: real trail layouts.
 		{name: "key read denied is not a missing key", policy: "documented",
-			edit: func(s *State, _ *Config) { s.Key, s.KeyDenied, s.KeyError = nil, true, "describe key: AccessDeniedException" },
+			edit: func(s *State, _ *Config) {
+				s.Key, s.KeyDenied, s.KeyError = nil, true, "describe key: AccessDeniedException"
+			},
 			want: []string{"!key-unverifiable"}, detail: "AccessDeniedException"},
 		{name: "key not found is missing", policy: "documented",
 			edit: func(s *State, _ *Config) { s.Key, s.KeyError = nil, "describe key: NotFoundException" },

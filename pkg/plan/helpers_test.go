@@ -51,6 +51,6 @@ func newState(t testing.TB, keyPolicy, baselinePolicy string) compliance.State {
 		// A bucket of the trail's account whose encryption was read.
 		BucketKey: compliance.BucketKeyDisabled,
 		Key:       newKey(keyARN, "us-east-2", policyFixture(t, keyPolicy)),
-		Baseline:     newKey(baselineARN, "us-east-2", policyFixture(t, baselinePolicy)),
+		Baseline:  newKey(baselineARN, "us-east-2", policyFixture(t, baselinePolicy)),
 	}
 }
