@@ -218,7 +218,7 @@ func (w *world) createTrail(ctx context.Context, region, name, bucket, keyARN st
 	}
 	arn := aws.ToString(out.TrailARN)
 	// A trail logs only once started (CreateTrail does not start it).
-	if _, err := w.in(region).CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: out.TrailARN}); err != nil {
+	if _, err := w.in(region).CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: in.Name}); err != nil {
 		return "", fmt.Errorf("start logging %s in %s: %w", name, region, err)
 	}
 	resp := map[string]any{

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -55,8 +56,10 @@ func Make(s compliance.State, c compliance.Config) Plan {
 		p.fixInPlace(*s.Key, s, c, actionable)
 	}
 	if actionable[compliance.TrailNotLogging] {
+		// By name: StartLogging takes a name or an ARN, and moto only a
+		// name; the call is made in the trail's home Region and account.
 		p.Actions = append(p.Actions, Action{Kind: StartLogging, Target: s.Trail.ARN, Region: homeRegion(s),
-			Rules: []compliance.Rule{compliance.TrailNotLogging}, TrailName: trailName(s)})
+			Rules: []compliance.Rule{compliance.TrailNotLogging}, TrailName: cmp.Or(s.Trail.Name, trailName(s))})
 	}
 	return p
 }

@@ -34,6 +34,7 @@ func (rn *run) startLogging(ctx context.Context, st compliance.State, a plan.Act
 	if out, alert, ok := rn.guard("start logging " + a.Target); !ok {
 		return out, alert, nil
 	}
+	defer rn.statuses.forget(a.Target)
 	if _, err := c.CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: aws.String(name)}); err != nil {
 		return Failed, "", fmt.Errorf("start logging %s: %w", a.Target, err)
 	}

@@ -185,7 +185,7 @@ func (w *world) trail(region, name, bucket, keyARN string, multiRegion bool, tag
 	}
 	// CreateTrail does not start logging; a real trail is started, and
 	// one that is not is trail-not-logging.
-	if _, err := w.ct(region).StartLogging(context.Background(), &cloudtrail.StartLoggingInput{Name: out.TrailARN}); err != nil {
+	if _, err := w.ct(region).StartLogging(context.Background(), &cloudtrail.StartLoggingInput{Name: in.Name}); err != nil {
 		w.t.Fatalf("start logging %s: %v", name, err)
 	}
 	return aws.ToString(out.TrailARN)

@@ -484,7 +484,7 @@ func (h *harness) trail(name, bucket, keyARN string) (string, stacksim.APICall) 
 	}
 	out, err := cloudtrail.NewFromConfig(h.direct).CreateTrail(h.ctx, in)
 	h.must(err)
-	_, err = cloudtrail.NewFromConfig(h.direct).StartLogging(h.ctx, &cloudtrail.StartLoggingInput{Name: out.TrailARN})
+	_, err = cloudtrail.NewFromConfig(h.direct).StartLogging(h.ctx, &cloudtrail.StartLoggingInput{Name: in.Name})
 	h.must(err)
 	arn := aws.ToString(out.TrailARN)
 	return arn, stacksim.APICall{Source: stacksim.SourceCloudTrail, EventName: "CreateTrail", Account: account, Region: region, Caller: human,
