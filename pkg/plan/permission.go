@@ -21,10 +21,9 @@ func (k Kind) Permissions() []string {
 		// InsufficientDependencyServiceAccessPermissionException (CloudTrail
 		// user guide, "Prepare for creating a trail for your organization",
 		// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-an-organizational-trail-prepare.html).
-		// These are reads. iam:CreateServiceLinkedRole is deliberately not
-		// granted: an organization trail exists only once its role exists,
-		// and trailguard creates no IAM roles.
-		return append([]string{"cloudtrail:UpdateTrail"}, OrganizationTrailPermissions()...)
+		// Those are in DependencyPermissions: CloudTrail, not trailguard,
+		// makes them.
+		return []string{"cloudtrail:UpdateTrail"}
 	case StartLogging:
 		return []string{"cloudtrail:StartLogging"}
 	}
@@ -66,9 +65,17 @@ func OrganizationPermissions() []string {
 	return []string{"organizations:ListAccounts", "sts:AssumeRole"}
 }
 
-// OrganizationTrailPermissions are the reads CloudTrail makes with the
-// caller's credentials when an organization trail is updated (see
-// UpdateTrail's permissions).
-func OrganizationTrailPermissions() []string {
+// DependencyPermissions are IAM actions trailguard's code never calls but
+// an AWS service checks with trailguard's credentials while serving one of
+// its calls: UpdateTrail on an organization trail has CloudTrail look at
+// the organization, its trusted access and CloudTrail's service-linked
+// role, and fails with InsufficientDependencyServiceAccessPermissionException
+// without them (CloudTrail user guide, "Prepare for creating a trail for
+// your organization",
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-an-organizational-trail-prepare.html).
+// All are reads. iam:CreateServiceLinkedRole is deliberately not granted:
+// an organization trail exists only once that role exists, and trailguard
+// creates no IAM roles. The infrastructure grants these with the others.
+func DependencyPermissions() []string {
 	return []string{"iam:GetRole", "organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization"}
 }

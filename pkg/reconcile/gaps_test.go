@@ -61,7 +61,7 @@ func logArchiveAnswers(region string) func(awsproxy.Call) *awsproxy.Answer {
 			return &awsproxy.Answer{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Access Denied"}
 		case "s3:HEADBucket":
 			return &awsproxy.Answer{Status: http.StatusForbidden, Header: http.Header{"X-Amz-Bucket-Region": {region}}}
-		case "s3:GETBucketEncryption":
+		case "s3:GetBucketEncryption":
 			return &awsproxy.Answer{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Access Denied"}
 		}
 		return nil
