@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -222,5 +224,36 @@ func TestGapKMSPropagation(t *testing.T) {
 	}
 	if got := w.trailKey(trail); got != base {
 		t.Errorf("trail key %s, want %s", got, base)
+	}
+}
+
+// TestMotoOrganizationTrailLogPath (case 6): an organization trail's log
+// files are written under AWSLogs/<organization id>/<account>/ (CloudTrail
+// user guide, "Creating a trail for an organization",
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html):
+// observe reads the organization id (DescribeOrganization) and the reader
+// checks use that path.
+func TestMotoOrganizationTrailLogPath(t *testing.T) {
+	w := newWorld(t, moto(t))
+	ctx := context.Background()
+	out, err := organizations.NewFromConfig(w.cfg("us-east-1")).CreateOrganization(ctx, &organizations.CreateOrganizationInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgID := aws.ToString(out.Organization.Id)
+	w.bucket("org-logs", "us-east-1")
+	created, err := w.ct("us-east-1").CreateTrail(ctx, &cloudtrail.CreateTrailInput{Name: aws.String("org-trail"), S3BucketName: aws.String("org-logs"),
+		IsOrganizationTrail: aws.Bool(true), IsMultiRegionTrail: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("create organization trail: %v", err)
+	}
+	trail := aws.ToString(created.TrailARN)
+	st := w.state(testConfig("us-east-1"), motoAccount, trail)
+	if !st.Trail.IsOrganizationTrail || st.OrganizationID != orgID {
+		t.Fatalf("observed organization trail=%v, organization id %q; want true, %q", st.Trail.IsOrganizationTrail, st.OrganizationID, orgID)
+	}
+	g := compliance.Needs(st, testConfig("us-east-1").Compliance())
+	if len(g.Deliveries) != 1 || g.Deliveries[0].OrganizationID != orgID {
+		t.Errorf("grant deliveries %+v, want the organization id %s", g.Deliveries, orgID)
 	}
 }
