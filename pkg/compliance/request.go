@@ -104,7 +104,13 @@ func grantChecks(g Grant) []check {
 			}})
 		}
 
-		decrypt := func(caller, account string, explicit bool) check {
+		// Readers decrypt log files written before a Bucket Key was
+		// enabled (object ARN context) and after (bucket ARN context).
+		readerCtxs := []string{objectARN(t, d)}
+		if d.BucketKey && d.Bucket != "" {
+			readerCtxs = append(readerCtxs, bucketARN(t.Partition, d.Bucket))
+		}
+		decrypt := func(caller, account string, explicit bool, object string) check {
 			ctx := map[string][]string{
 				ctxTrailARN:     {trail},
 				ctxContextKeys:  {"aws:cloudtrail:arn", "aws:s3:arn"},
@@ -129,14 +135,16 @@ func grantChecks(g Grant) []check {
 				Caller: policy.Caller{ARN: caller}, Action: "kms:Decrypt", Resource: resource, Context: ctx,
 			}}
 		}
-		for _, acct := range g.ReaderAccounts {
-			if validAccount(acct) {
-				out = append(out, decrypt(rootARN(t.Partition, acct), acct, false))
+		for _, object := range readerCtxs {
+			for _, acct := range g.ReaderAccounts {
+				if validAccount(acct) {
+					out = append(out, decrypt(rootARN(t.Partition, acct), acct, false, object))
+				}
 			}
-		}
-		for _, reader := range g.Readers {
-			if r, ok := parsePrincipalARN(reader); ok {
-				out = append(out, decrypt(reader, r.Account, true))
+			for _, reader := range g.Readers {
+				if r, ok := parsePrincipalARN(reader); ok {
+					out = append(out, decrypt(reader, r.Account, true, object))
+				}
 			}
 		}
 	}
