@@ -267,6 +267,10 @@ func trailItems(s State, c Config) (items []item, pendingSwitch bool) {
 // keyItems evaluates the key-level rules of a key the trail may keep.
 func keyItems(k *Key, s State, c Config) (items []item, pendingSwitch bool) {
 	foreign := foreignKey(k, s)
+	if foreign == "" && k.Policy == "" {
+		// A key whose policy could not be read is not edited at all.
+		foreign = fmt.Sprintf("the policy of key %s could not be read; trailguard does not change a key it cannot verify", k.ARN)
+	}
 	inPlace := func(it item) item {
 		if foreign != "" {
 			it.fix, it.why = fixAlert, foreign
@@ -296,7 +300,11 @@ func keyItems(k *Key, s State, c Config) (items []item, pendingSwitch bool) {
 		willBeEnabled = it.fix == fixInPlace && (c.DisabledKey == "" || c.DisabledKey == DisabledKeyEnable)
 	}
 	items = append(items, policyItems(k, s, c)...)
-	if c.RequireRotation && !k.RotationEnabled {
+	if c.RequireRotation && k.RotationUnknown {
+		items = append(items, item{rule: KeyUnverifiable, fix: fixAlert,
+			detail: fmt.Sprintf("the rotation status of key %s could not be read", k.ARN),
+			why:    "trailguard does not enable rotation on the basis of a read it was denied"})
+	} else if c.RequireRotation && !k.RotationEnabled {
 		it := inPlace(item{rule: KeyRotationDisabled, fix: fixInPlace,
 			detail: fmt.Sprintf("automatic rotation is off for key %s", k.ARN)})
 		if it.fix == fixInPlace && !willBeEnabled {

@@ -40,6 +40,9 @@ type Key struct {
 	// GetKeyPolicy; "" when it could not be read.
 	Policy          string
 	RotationEnabled bool
+	// RotationUnknown is true when GetKeyRotationStatus could not be read:
+	// key-rotation-disabled is then not decided (key-unverifiable instead).
+	RotationUnknown bool
 }
 
 // State is everything observed about one trail, as the reconciler read it.

@@ -31,10 +31,15 @@ func TestDeniedReadsAreUnverifiable(t *testing.T) {
 		name string
 		op   string
 		rule compliance.Rule
+		// noWrite are writes that must not happen (nil: none at all).
+		noWrite []string
 	}{
-		{"DescribeKey denied", opDescribeKey, compliance.KeyUnverifiable},
-		{"GetKeyPolicy denied", opGetKeyPolicy, compliance.KeyUnverifiable},
-		{"GetTrailStatus denied", "CloudTrail_20131101.GetTrailStatus", compliance.TrailUnverifiable},
+		{"DescribeKey denied", opDescribeKey, compliance.KeyUnverifiable, nil},
+		{"GetKeyPolicy denied", opGetKeyPolicy, compliance.KeyUnverifiable, nil},
+		{"GetTrailStatus denied", "CloudTrail_20131101.GetTrailStatus", compliance.TrailUnverifiable, []string{"CloudTrail_20131101.StartLogging", opUpdateTrail}},
+		// The policy is readable and gets fixed; rotation is not enabled
+		// on a denied read.
+		{"GetKeyRotationStatus denied", "TrentService.GetKeyRotationStatus", compliance.KeyUnverifiable, []string{"TrentService.EnableKeyRotation"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,7 +47,10 @@ func TestDeniedReadsAreUnverifiable(t *testing.T) {
 			f.addKey(trailKeyARN, trailKeyID, rootPolicy(fakeAccount))
 			trail := f.addTrail("keyed", trailKeyARN)
 			f.fail(tt.op, fault{Code: "AccessDeniedException", Status: 400})
-			rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+			cfg := fakeConfig()
+			cfg.RequireRotation = true
+			cfg.StartLogging = true
+			rep, err := f.reconciler(cfg).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
 			if err != nil {
 				t.Fatalf("a denied read is terminal: %v", err)
 			}
@@ -54,13 +62,13 @@ func TestDeniedReadsAreUnverifiable(t *testing.T) {
 				t.Errorf("a denied read was reported as a missing key: %+v", res.Findings)
 			}
 			for _, fd := range res.Findings {
-				if fd.Rule == tt.rule && (fd.Actionable || !strings.Contains(fd.Detail, "AccessDeniedException") && tt.op != opGetKeyPolicy) {
+				if fd.Rule == tt.rule && (fd.Actionable || !strings.Contains(fd.Detail, "AccessDeniedException") && (tt.rule != compliance.KeyUnverifiable || tt.op == opDescribeKey)) {
 					t.Errorf("finding %+v: want not actionable, naming the denial", fd)
 				}
 			}
-			if tt.rule == compliance.KeyUnverifiable {
-				if w := f.writes(); len(w) != 0 {
-					t.Errorf("wrote on a denied read: %v", w)
+			for _, w := range f.writes() {
+				if tt.noWrite == nil || slices.Contains(tt.noWrite, w) {
+					t.Errorf("wrote %s on a denied read (writes %v)", w, f.writes())
 				}
 			}
 			if got := f.trails["keyed"].KmsKeyID; got != trailKeyARN {

@@ -299,9 +299,10 @@ func (rn *run) fetchKey(ctx context.Context, account, keyAccount, region, keyARN
 // fetchKeyWith reads key keyARN with clients c.
 func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta *kmstypes.KeyMetadata) (keyRead, error) {
 	var (
-		policy   string
-		rotation bool
-		descErr  error
+		policy          string
+		rotation        bool
+		rotationUnknown bool
+		descErr         error
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	if meta == nil {
@@ -342,6 +343,7 @@ func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta
 				return fmt.Errorf("get key rotation status %s: %w", keyARN, err)
 			}
 			rn.r.log.Debug("cannot read key rotation status", "key", keyARN, "error", err.Error())
+			rotationUnknown = true
 			return nil
 		}
 		rotation = out.KeyRotationEnabled
@@ -355,7 +357,7 @@ func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta
 	}
 	k := toKey(meta)
 	k.Policy = policy
-	k.RotationEnabled = rotation
+	k.RotationEnabled, k.RotationUnknown = rotation, rotationUnknown
 	return keyRead{Key: &k}, nil
 }
 
