@@ -31,7 +31,7 @@ func remediationSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 	s := []*cdknag.NagPackSuppression{
 		{
 			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("cloudtrail:DescribeTrails, ec2:DescribeRegions and organizations:ListAccounts support no resource-level permissions: they must use Resource \"*\"."),
+			Reason:    jsii.String("cloudtrail:DescribeTrails, ec2:DescribeRegions, organizations:ListAccounts, organizations:DescribeOrganization and organizations:ListAWSServiceAccessForOrganization support no resource-level permissions: they must use Resource \"*\"."),
 			AppliesTo: &[]any{nagAnyResource},
 		},
 		{
@@ -51,7 +51,7 @@ func remediationSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 		},
 		{
 			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("s3:GetBucketLocation on the trails' log buckets, which are chosen by trail owners and not known at deploy time; read-only."),
+			Reason:    jsii.String("s3:GetBucketLocation and s3:GetEncryptionConfiguration on the trails' log buckets, which are chosen by trail owners and not known at deploy time; read-only."),
 			AppliesTo: &[]any{nagBuckets},
 		},
 	}

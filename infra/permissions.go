@@ -16,13 +16,14 @@ import (
 type scope int
 
 const (
-	scopeOwnKeys     scope = iota // KMS keys of the account the policy lives in
-	scopeOwnTrails                // trails of the account the policy lives in
-	scopeTrails                   // any trail the account can see (organization trails carry the management account id)
-	scopeBuckets                  // S3 buckets (GetBucketLocation)
-	scopeTopic                    // the notices topic
-	scopeMemberRoles              // the remediation role in member accounts
-	scopeAny                      // actions that support no resource-level permission
+	scopeOwnKeys        scope = iota // KMS keys of the account the policy lives in
+	scopeOwnTrails                   // trails of the account the policy lives in
+	scopeTrails                      // any trail the account can see (organization trails carry the management account id)
+	scopeBuckets                     // S3 buckets (GetBucketLocation)
+	scopeTopic                       // the notices topic
+	scopeMemberRoles                 // the remediation role in member accounts
+	scopeCloudTrailRole              // CloudTrail's service-linked role of the account (read by UpdateTrail on an organization trail)
+	scopeAny                         // actions that support no resource-level permission
 )
 
 // actionScopes assigns every action pkg/plan asks for to a scope. An action
@@ -37,30 +38,43 @@ var actionScopes = map[string]scope{
 	"ec2:DescribeRegions":        scopeAny,
 	"organizations:ListAccounts": scopeAny,
 	"s3:GetBucketLocation":       scopeBuckets,
-	"sns:Publish":                scopeTopic,
-	"sts:AssumeRole":             scopeMemberRoles,
+	// Issue 11: the bucket's S3 Bucket Key setting; the organization id of
+	// an organization trail's log path; the reads CloudTrail makes with the
+	// caller's permissions on UpdateTrail of an organization trail
+	// (pkg/plan UpdateTrail). The organizations actions support no
+	// resource-level permission.
+	"s3:GetEncryptionConfiguration":                     scopeBuckets,
+	"organizations:DescribeOrganization":                scopeAny,
+	"organizations:ListAWSServiceAccessForOrganization": scopeAny,
+	"iam:GetRole":    scopeCloudTrailRole,
+	"sns:Publish":    scopeTopic,
+	"sts:AssumeRole": scopeMemberRoles,
 }
 
 // scopeSids names each statement of the remediation policy.
 var scopeSids = map[scope]string{
-	scopeOwnKeys:     "TrailguardKeys",
-	scopeOwnTrails:   "TrailguardTrailWrite",
-	scopeTrails:      "TrailguardTrailRead",
-	scopeBuckets:     "TrailguardBucketLocation",
-	scopeTopic:       "TrailguardNotices",
-	scopeMemberRoles: "TrailguardMemberRoles",
-	scopeAny:         "TrailguardUnscopedReads",
+	scopeOwnKeys:        "TrailguardKeys",
+	scopeOwnTrails:      "TrailguardTrailWrite",
+	scopeTrails:         "TrailguardTrailRead",
+	scopeBuckets:        "TrailguardBucketLocation",
+	scopeTopic:          "TrailguardNotices",
+	scopeMemberRoles:    "TrailguardMemberRoles",
+	scopeCloudTrailRole: "TrailguardCloudTrailRoleRead",
+	scopeAny:            "TrailguardUnscopedReads",
 }
 
 // RemediationActions is the exact, sorted set of IAM actions the functions
 // need, computed from pkg/plan: every action kind's permissions, the read
-// permissions, and in organization mode the organization permissions.
+// permissions, the dependency permissions (checked by CloudTrail on
+// UpdateTrail of an organization trail), and in organization mode the
+// organization permissions.
 func RemediationActions(organization bool) []string {
 	var acts []string
 	for _, k := range plan.Kinds() {
 		acts = append(acts, k.Permissions()...)
 	}
 	acts = append(acts, plan.ReadPermissions()...)
+	acts = append(acts, plan.DependencyPermissions()...)
 	if organization {
 		acts = append(acts, plan.OrganizationPermissions()...)
 	}
@@ -129,6 +143,8 @@ func remediationStatements(actions []string, t policyTargets) ([]awsiam.PolicySt
 				return nil, fmt.Errorf("IAM action %s needs the member role name", acts[0])
 			}
 			res = memberRoleARNPattern(t.roleName)
+		case scopeCloudTrailRole:
+			res = cloudTrailRoleARN()
 		case scopeAny:
 			res = "*"
 		}
@@ -150,6 +166,14 @@ func ownKeysARN() string {
 // ownTrailsARN matches every trail of the stack's account in any Region.
 func ownTrailsARN() string {
 	return "arn:" + *awscdk.Aws_PARTITION() + ":cloudtrail:*:" + *awscdk.Aws_ACCOUNT_ID() + ":trail/*"
+}
+
+// cloudTrailRoleARN is CloudTrail's service-linked role in the stack's
+// account (CloudTrail user guide, "Using service-linked roles for AWS
+// CloudTrail",
+// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/using-service-linked-roles.html).
+func cloudTrailRoleARN() string {
+	return "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":role/aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail"
 }
 
 // memberRoleARNPattern matches the remediation role in every account.

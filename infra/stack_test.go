@@ -414,6 +414,7 @@ func planActions(organization bool) []string {
 		want = append(want, k.Permissions()...)
 	}
 	want = append(want, plan.ReadPermissions()...)
+	want = append(want, plan.DependencyPermissions()...)
 	if organization {
 		want = append(want, plan.OrganizationPermissions()...)
 	}
@@ -502,6 +503,12 @@ func TestIAMResourcesScoped(t *testing.T) {
 		"cloudtrail:DescribeTrails":  "*",
 		"ec2:DescribeRegions":        "*",
 		"organizations:ListAccounts": "*",
+		// Issue 11.
+		"s3:GetEncryptionConfiguration":                     "arn:aws:s3:::*",
+		"cloudtrail:StartLogging":                           "arn:aws:cloudtrail:*:" + testAccount + ":trail/*",
+		"organizations:DescribeOrganization":                "*",
+		"organizations:ListAWSServiceAccessForOrganization": "*",
+		"iam:GetRole": "arn:aws:iam::" + testAccount + ":role/aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail",
 	}
 	for _, a := range state.Permissions {
 		want[a] = "${" + logicalID(s, s.tg.Table) + ".Arn}"
@@ -517,7 +524,8 @@ func TestIAMResourcesScoped(t *testing.T) {
 			t.Errorf("%s on %v, want %s", a, got[a], res)
 		}
 	}
-	unscoped := map[string]bool{"cloudtrail:DescribeTrails": true, "ec2:DescribeRegions": true, "organizations:ListAccounts": true}
+	unscoped := map[string]bool{"cloudtrail:DescribeTrails": true, "ec2:DescribeRegions": true, "organizations:ListAccounts": true,
+		"organizations:DescribeOrganization": true, "organizations:ListAWSServiceAccessForOrganization": true}
 	for a, res := range got {
 		if slices.Contains(res, "*") && !unscoped[a] {
 			t.Errorf("%s has Resource \"*\" but supports resource-level permissions", a)

@@ -180,7 +180,7 @@ func lastSegment(s, sep string) string {
 // writes are the operations trailguard changes a resource with.
 var writes = map[string]bool{
 	"PutKeyPolicy": true, "EnableKey": true, "CancelKeyDeletion": true, "EnableKeyRotation": true,
-	"UpdateTrail": true, "Publish": true,
+	"UpdateTrail": true, "Publish": true, "StartLogging": true,
 }
 
 // isRead reports whether op only reads.

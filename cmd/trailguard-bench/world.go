@@ -147,6 +147,9 @@ func (w *world) trail(ctx context.Context, region, name, bucket, keyARN string) 
 	if err != nil {
 		return "", fmt.Errorf("create trail %s in %s: %w", name, region, err)
 	}
+	if _, err := cloudtrail.NewFromConfig(w.cfg(region)).StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: in.Name}); err != nil {
+		return "", fmt.Errorf("start logging %s in %s: %w", name, region, err)
+	}
 	return aws.ToString(out.TrailARN), nil
 }
 

@@ -145,6 +145,9 @@ func (f *fixture) trail(region, name, bucketRegion, keyARN string) string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if _, err := f.cloudtrail(region).StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: tin.Name}); err != nil {
+		f.t.Fatal(err)
+	}
 	return aws.ToString(out.TrailARN)
 }
 

@@ -16,7 +16,14 @@ func TestMatchRouter(t *testing.T) {
 			Request: map[string]any{"name": "trail-one"}}, trailFunction},
 		{"UpdateTrail", call{Source: sourceCloudTrail, EventName: "UpdateTrail", Region: "eu-west-1",
 			Request: map[string]any{"name": "trail-one"}}, trailFunction},
-		{"DeleteTrail", call{Source: sourceCloudTrail, EventName: "DeleteTrail", Region: "us-east-1"}, "none"},
+		// Since issue 11 StopLogging and DeleteTrail reach the
+		// trail-remediator (the Region may be left without a logging trail).
+		{"DeleteTrail", call{Source: sourceCloudTrail, EventName: "DeleteTrail", Region: "us-east-1",
+			Request: map[string]any{"name": "trail-one"}}, trailFunction},
+		{"StopLogging", call{Source: sourceCloudTrail, EventName: "StopLogging", Region: "us-east-1",
+			Request: map[string]any{"name": "trail-one"}}, trailFunction},
+		{"StartLogging", call{Source: sourceCloudTrail, EventName: "StartLogging", Region: "us-east-1",
+			Request: map[string]any{"name": "trail-one"}}, "none"},
 		{"PutKeyPolicy", call{Source: sourceKMS, EventName: "PutKeyPolicy", Region: "us-east-1", KeyARN: keyARN}, keyFunction},
 		{"DisableKey", call{Source: sourceKMS, EventName: "DisableKey", Region: "us-east-1", KeyARN: keyARN}, keyFunction},
 		{"CreateKey", call{Source: sourceKMS, EventName: "CreateKey", Region: "us-east-1", KeyARN: keyARN}, "none"},

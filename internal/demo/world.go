@@ -23,6 +23,7 @@ type CloudTrailAPI interface {
 	GetTrail(ctx context.Context, in *cloudtrail.GetTrailInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.GetTrailOutput, error)
 	GetTrailStatus(ctx context.Context, in *cloudtrail.GetTrailStatusInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.GetTrailStatusOutput, error)
 	UpdateTrail(ctx context.Context, in *cloudtrail.UpdateTrailInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.UpdateTrailOutput, error)
+	StartLogging(ctx context.Context, in *cloudtrail.StartLoggingInput, opts ...func(*cloudtrail.Options)) (*cloudtrail.StartLoggingOutput, error)
 }
 
 // KMSAPI is the part of the KMS client the demo uses.
@@ -217,6 +218,10 @@ func (w *world) createTrail(ctx context.Context, region, name, bucket, keyARN st
 		return "", fmt.Errorf("create trail %s in %s: %w", name, region, err)
 	}
 	arn := aws.ToString(out.TrailARN)
+	// A trail logs only once started (CreateTrail does not start it).
+	if _, err := w.in(region).CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: in.Name}); err != nil {
+		return "", fmt.Errorf("start logging %s in %s: %w", name, region, err)
+	}
 	resp := map[string]any{
 		"name": name, "s3BucketName": bucket, "trailARN": arn, "includeGlobalServiceEvents": true,
 		"isMultiRegionTrail": false, "logFileValidationEnabled": false, "isOrganizationTrail": false,

@@ -15,7 +15,7 @@ type RuleInfo struct {
 func Catalogue() []RuleInfo {
 	return []RuleInfo{
 		{TrailNotEncrypted, "trail has no KmsKeyId", "make the baseline key's policy compliant, then UpdateTrail to it"},
-		{TrailKeyMissing, "the key does not exist or cannot be described", "switch to the baseline key"},
+		{TrailKeyMissing, "the key does not exist (KMS answers NotFound; a denied read is key-unverifiable)", "switch to the baseline key"},
 		{TrailKeyWrongRegion, "key not in the bucket's Region (and no multi-Region replica there)", "switch to the baseline key of the bucket's Region"},
 		{TrailKeyUnusable, "key is AWS managed, asymmetric/HMAC, or not ENCRYPT_DECRYPT", "switch to the baseline key"},
 		{KeyDisabled, "the trail's key is Disabled", "EnableKey (configurable: switch, or report only)"},
@@ -27,6 +27,10 @@ func Catalogue() []RuleInfo {
 		{KeyPolicyTooLarge, "the merged policy would exceed 32 KB", "none: alert"},
 		{KeyRotationDisabled, "automatic rotation off (opt-in rule)", "EnableKeyRotation"},
 		{TrailDeliveryFailing, "LatestDeliveryError names a KMS problem", "re-evaluate; alert if still failing"},
+		{TrailNotLogging, "the trail's IsLogging is false (trailguard goes blind where no trail logs)", "alert; opt-in StartLogging (TRAILGUARD_START_LOGGING=true)"},
+		{KeyPolicyNoBucketKeyDecrypt, "the bucket uses an S3 Bucket Key and the key policy lacks the kms:Decrypt CloudTrail documents for it", "add the statement"},
+		{KeyUnverifiable, "a read of the key (DescribeKey, GetKeyPolicy) was denied: it cannot be checked", "none: report and alert; never switch or edit on a denied read"},
+		{TrailUnverifiable, "a read of the trail's status or its bucket's Region was denied or failed: those rules cannot be checked", "none: report and alert"},
 	}
 }
 

@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,7 +109,8 @@ func Assess(s State, c Config) Assessment {
 		switch {
 		case a.Blocked != "":
 			f.Detail += "; not actionable here: " + a.Blocked
-		case it.rule == TrailDeliveryFailing:
+		case trailLevel[it.rule] && it.fix != fixInPlace:
+			// Moving the trail to another key does not fix these.
 			f.Detail += "; no automatic fix: " + it.why
 		case a.Switch && a.SwitchProblem == "":
 			f.Actionable = true
@@ -219,6 +221,12 @@ func trailItems(s State, c Config) (items []item, pendingSwitch bool) {
 	case s.Trail.KMSKeyID == "":
 		items = append(items, item{rule: TrailNotEncrypted, fix: fixSwitch,
 			detail: fmt.Sprintf("trail %s writes log files to s3://%s without SSE-KMS", s.Trail.ARN, s.Trail.S3BucketName)})
+	case k == nil && s.KeyDenied:
+		// A denied read is not a missing key: the key may be in another
+		// account, or its policy may not delegate to IAM. Never switch on it.
+		items = append(items, item{rule: KeyUnverifiable, fix: fixAlert,
+			detail: fmt.Sprintf("trail key %s cannot be read: %s", s.Trail.KMSKeyID, cmp.Or(s.KeyError, "access denied")),
+			why:    "trailguard never switches a trail or edits a key on the basis of a read it was denied"})
 	case k == nil:
 		why := s.KeyError
 		if why == "" {
@@ -247,6 +255,7 @@ func trailItems(s State, c Config) (items []item, pendingSwitch bool) {
 			items = append(items, more...)
 		}
 	}
+	items = append(items, trailLevelItems(s, c)...)
 	if msg := s.LatestDeliveryError; msg != "" && deliveryErrorNamesKMS(msg, s.Trail.KMSKeyID != "") {
 		items = append(items, item{rule: TrailDeliveryFailing, fix: fixAlert,
 			detail: fmt.Sprintf("latest log delivery failed: %q", msg),
@@ -258,6 +267,10 @@ func trailItems(s State, c Config) (items []item, pendingSwitch bool) {
 // keyItems evaluates the key-level rules of a key the trail may keep.
 func keyItems(k *Key, s State, c Config) (items []item, pendingSwitch bool) {
 	foreign := foreignKey(k, s)
+	if foreign == "" && k.Policy == "" {
+		// A key whose policy could not be read is not edited at all.
+		foreign = fmt.Sprintf("the policy of key %s could not be read; trailguard does not change a key it cannot verify", k.ARN)
+	}
 	inPlace := func(it item) item {
 		if foreign != "" {
 			it.fix, it.why = fixAlert, foreign
@@ -287,7 +300,11 @@ func keyItems(k *Key, s State, c Config) (items []item, pendingSwitch bool) {
 		willBeEnabled = it.fix == fixInPlace && (c.DisabledKey == "" || c.DisabledKey == DisabledKeyEnable)
 	}
 	items = append(items, policyItems(k, s, c)...)
-	if c.RequireRotation && !k.RotationEnabled {
+	if c.RequireRotation && k.RotationUnknown {
+		items = append(items, item{rule: KeyUnverifiable, fix: fixAlert,
+			detail: fmt.Sprintf("the rotation status of key %s could not be read", k.ARN),
+			why:    "trailguard does not enable rotation on the basis of a read it was denied"})
+	} else if c.RequireRotation && !k.RotationEnabled {
 		it := inPlace(item{rule: KeyRotationDisabled, fix: fixInPlace,
 			detail: fmt.Sprintf("automatic rotation is off for key %s", k.ARN)})
 		if it.fix == fixInPlace && !willBeEnabled {
@@ -301,7 +318,7 @@ func keyItems(k *Key, s State, c Config) (items []item, pendingSwitch bool) {
 // policyItems evaluates k's policy for the trail in s.
 func policyItems(k *Key, s State, c Config) []item {
 	if k.Policy == "" {
-		return []item{{rule: KeyPolicyNoEncrypt, fix: fixAlert,
+		return []item{{rule: KeyUnverifiable, fix: fixAlert,
 			detail: fmt.Sprintf("the key policy of %s could not be read, so CloudTrail's access cannot be checked", k.ARN),
 			why:    "trailguard does not change a policy it cannot read"}}
 	}
@@ -342,7 +359,7 @@ func policyItems(k *Key, s State, c Config) []item {
 			detail: fmt.Sprintf("key %s: %s", k.ARN, strings.Join(denied, "; "))})
 	}
 	var fixes []item
-	for _, rule := range []Rule{KeyPolicyNoEncrypt, KeyPolicyNoDescribe, KeyPolicyNoReaderDecrypt} {
+	for _, rule := range []Rule{KeyPolicyNoEncrypt, KeyPolicyNoDescribe, KeyPolicyNoReaderDecrypt, KeyPolicyNoBucketKeyDecrypt} {
 		who := missing[rule]
 		if len(who) == 0 {
 			continue
@@ -353,6 +370,9 @@ func policyItems(k *Key, s State, c Config) []item {
 			detail = fmt.Sprintf("the policy of key %s does not let %s call kms:GenerateDataKey for trail %s", k.ARN, CloudTrailService, s.Trail.ARN)
 		case KeyPolicyNoDescribe:
 			detail = fmt.Sprintf("the policy of key %s does not let %s call kms:DescribeKey for trail %s", k.ARN, CloudTrailService, s.Trail.ARN)
+		case KeyPolicyNoBucketKeyDecrypt:
+			detail = fmt.Sprintf("bucket %s uses an S3 Bucket Key (or its encryption could not be read and the trail is moving to this key), and the policy of key %s does not let %s call kms:Decrypt for trail %s, which CloudTrail needs to create or update the trail with SSE-KMS",
+				s.Trail.S3BucketName, k.ARN, CloudTrailService, s.Trail.ARN)
 		default:
 			detail = fmt.Sprintf("the policy of key %s does not let %s decrypt the log files of trail %s", k.ARN, strings.Join(sortedSet(who), ", "), s.Trail.ARN)
 		}
@@ -418,7 +438,26 @@ func keyGrant(k *Key, s State, c Config) Grant {
 	if a, ok := k.ARNIn(s.BucketRegion); ok {
 		g.KeyARN = a
 	}
+	if s.BucketKey == BucketKeyUnknown && len(g.TrailARNs) > 0 && movingTo(k, s) {
+		// The bucket's encryption could not be read (a log-archive bucket
+		// in another account): before pointing the trail at k, grant
+		// CloudTrail the Decrypt it needs if the bucket uses an S3 Bucket
+		// Key, so UpdateTrail cannot fail for want of it. A trail that
+		// keeps its key already works and is left alone.
+		g.BucketKeyTrails = []string{s.Trail.ARN}
+	}
 	return g
+}
+
+// movingTo reports whether the trail in s is about to be pointed at k: k is
+// the baseline key and the trail does not use it yet.
+func movingTo(k *Key, s State) bool {
+	b := s.Baseline
+	if b == nil || b.ARN != k.ARN {
+		return false
+	}
+	bARN, _ := b.Where(s.BucketRegion)
+	return s.Trail.KMSKeyID != b.ARN && s.Trail.KMSKeyID != bARN
 }
 
 // GrantFor is Needs(s, c) with KeyARN set to k's ARN in the bucket's Region

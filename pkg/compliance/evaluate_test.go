@@ -88,7 +88,41 @@ func TestEvaluate(t *testing.T) {
 		{name: "policy does not parse, no baseline", policy: "invalid",
 			edit: func(s *State, _ *Config) { s.Baseline = nil }, want: []string{"!key-policy-no-encrypt"}, detail: "no baseline key"},
 		{name: "policy could not be read", policy: "",
-			want: []string{"!key-policy-no-encrypt"}, detail: "could not be read"},
+			want: []string{"!key-unverifiable"}, detail: "could not be read"},
+		// Issue 11: real trail layouts.
+		{name: "key read denied is not a missing key", policy: "documented",
+			edit: func(s *State, _ *Config) {
+				s.Key, s.KeyDenied, s.KeyError = nil, true, "describe key: AccessDeniedException"
+			},
+			want: []string{"!key-unverifiable"}, detail: "AccessDeniedException"},
+		{name: "key not found is missing", policy: "documented",
+			edit: func(s *State, _ *Config) { s.Key, s.KeyError = nil, "describe key: NotFoundException" },
+			want: []string{"trail-key-missing"}},
+		{name: "trail not logging: alert by default", policy: "documented",
+			edit: func(s *State, _ *Config) { s.Logging = new(false) },
+			want: []string{"!trail-not-logging"}, detail: "TRAILGUARD_START_LOGGING"},
+		{name: "trail not logging: StartLogging opted in", policy: "documented",
+			edit: func(s *State, c *Config) { s.Logging, c.StartLogging = new(false), true },
+			want: []string{"trail-not-logging"}},
+		{name: "trail not logging, switching keys: still an alert", policy: "documented",
+			edit: func(s *State, _ *Config) { s.Logging, s.Trail.KMSKeyID, s.Key = new(false), "", nil },
+			want: []string{"trail-not-encrypted", "!trail-not-logging"}},
+		{name: "rotation status unreadable: not decided, never enabled on it", policy: "documented",
+			edit: func(s *State, c *Config) { c.RequireRotation, s.Key.RotationUnknown = true, true },
+			want: []string{"!key-unverifiable"}, detail: "rotation status"},
+		{name: "policy unreadable, key disabled: not enabled in place", policy: "",
+			edit: func(s *State, _ *Config) { s.Key.State = KeyStateDisabled },
+			want: []string{"!key-disabled", "!key-unverifiable"}, detail: "cannot verify"},
+		{name: "trail logging", policy: "documented",
+			edit: func(s *State, _ *Config) { s.Logging = new(true) }, want: []string{}},
+		{name: "trail status unreadable", policy: "documented",
+			edit: func(s *State, _ *Config) { s.Unverified = []string{"get trail status: AccessDeniedException"} },
+			want: []string{"!trail-unverifiable"}, detail: "AccessDeniedException"},
+		{name: "bucket uses an S3 Bucket Key: CloudTrail needs Decrypt", policy: "documented",
+			edit: func(s *State, _ *Config) { s.BucketKey = BucketKeyEnabled },
+			want: []string{"key-policy-no-bucket-key-decrypt"}, detail: "S3 Bucket Key"},
+		{name: "bucket key unknown, trail keeps its key: nothing assumed", policy: "documented",
+			edit: func(s *State, _ *Config) { s.BucketKey = BucketKeyUnknown }, want: []string{}},
 		{name: "not encrypted", policy: "documented",
 			edit: func(s *State, _ *Config) { s.Trail.KMSKeyID, s.Key = "", nil }, want: []string{"trail-not-encrypted"}},
 		{name: "not encrypted, no baseline", policy: "documented",
@@ -248,8 +282,16 @@ func TestPolicyFindings(t *testing.T) {
 	}
 	base := *s.Baseline
 	got := PolicyFindings(base, s, Config{Readers: []string{alice}})
-	if want := []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt"}; !slices.Equal(ruleList(got), want) {
+	// The bucket's encryption is unknown and the trail would move to the
+	// baseline: CloudTrail's Bucket Key Decrypt is wanted too.
+	if want := []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt", "key-policy-no-bucket-key-decrypt"}; !slices.Equal(ruleList(got), want) {
 		t.Errorf("root-only baseline = %v, want %v", ruleList(got), want)
+	}
+	known := s
+	known.BucketKey = BucketKeyDisabled
+	got = PolicyFindings(base, known, Config{Readers: []string{alice}})
+	if want := []string{"key-policy-no-encrypt", "key-policy-no-describe", "key-policy-no-reader-decrypt"}; !slices.Equal(ruleList(got), want) {
+		t.Errorf("root-only baseline, bucket without a Bucket Key = %v, want %v", ruleList(got), want)
 	}
 	base.Policy = fixture(t, "deny-cloudtrail")
 	got = PolicyFindings(base, s, Config{})

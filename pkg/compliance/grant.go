@@ -17,6 +17,12 @@ type Grant struct {
 	ReaderAccounts []string `json:"reader_accounts,omitempty"`
 	// Readers are explicit principal ARNs that may decrypt log files.
 	Readers []string `json:"readers,omitempty"`
+	// BucketKeyTrails are the trails (a subset of TrailARNs) whose bucket
+	// uses an S3 Bucket Key: CloudTrail needs kms:Decrypt on the key to
+	// create or update them with SSE-KMS (CloudTrail user guide, "Configure
+	// AWS KMS key policies for CloudTrail",
+	// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html).
+	BucketKeyTrails []string `json:"bucket_key_trails,omitempty"`
 
 	// KeyARN is the key whose policy receives the grant. Merge uses it as
 	// the Resource of the requests it checks for an explicit Deny; when
@@ -35,6 +41,17 @@ type Delivery struct {
 	Bucket       string `json:"bucket"`
 	Prefix       string `json:"prefix,omitempty"`
 	BucketRegion string `json:"bucket_region"`
+	// BucketKey is true when the bucket uses an S3 Bucket Key: S3 then
+	// uses the bucket ARN, not the object ARN, as the aws:s3:arn
+	// encryption context (S3 user guide, "Reducing the cost of SSE-KMS
+	// with Amazon S3 Bucket Keys",
+	// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html).
+	BucketKey bool `json:"bucket_key,omitempty"`
+	// OrganizationID (o-...) is set for an organization trail: its log
+	// files are written under AWSLogs/<organization id>/<account>/
+	// (CloudTrail user guide, "Creating a trail for an organization",
+	// https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html).
+	OrganizationID string `json:"organization_id,omitempty"`
 }
 
 // Union returns one grant carrying everything g and o grant: the write

@@ -47,7 +47,7 @@ var hostilePolicyCases = map[string]hostilePolicyCase{
 	"not-json.txt":                    {merge: "invalid", errHas: "not valid JSON", findings: []string{"!key-policy-no-encrypt"}},
 	"yaml.txt":                        {merge: "invalid", errHas: "not valid JSON", findings: []string{"!key-policy-no-encrypt"}},
 	"truncated.json":                  {merge: "invalid", errHas: "unexpected end of JSON input", findings: []string{"!key-policy-no-encrypt"}},
-	"empty.txt":                       {merge: "invalid", errHas: "unexpected end of JSON input", findings: []string{"!key-policy-no-encrypt"}},
+	"empty.txt":                       {merge: "invalid", errHas: "unexpected end of JSON input", findings: []string{"!key-unverifiable"}}, // "" is what an unread policy looks like
 	"null.json":                       {merge: "invalid", errHas: "not a JSON object", findings: []string{"!key-policy-no-encrypt"}},
 	"array.json":                      {merge: "invalid", errHas: "not a JSON object", findings: []string{"!key-policy-no-encrypt"}},
 	"string.json":                     {merge: "invalid", errHas: "not a JSON object", findings: []string{"!key-policy-no-encrypt"}},

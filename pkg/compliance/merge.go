@@ -24,12 +24,15 @@ const (
 	SidLogDecryptAccounts = "TrailguardLogDecryptAccounts"
 	// SidLogDecryptReaders lets explicit reader ARNs decrypt log files.
 	SidLogDecryptReaders = "TrailguardLogDecryptReaders"
+	// SidCloudTrailBucketKeyDecrypt lets CloudTrail kms:Decrypt for the
+	// granted trails whose bucket uses an S3 Bucket Key.
+	SidCloudTrailBucketKeyDecrypt = "TrailguardCloudTrailBucketKeyDecrypt"
 )
 
 // OwnSids lists trailguard's statement Sids in the order Merge appends
 // them.
 func OwnSids() []string {
-	return []string{SidCloudTrailEncrypt, SidCloudTrailDescribe, SidLogDecryptAccounts, SidLogDecryptReaders}
+	return []string{SidCloudTrailEncrypt, SidCloudTrailDescribe, SidLogDecryptAccounts, SidLogDecryptReaders, SidCloudTrailBucketKeyDecrypt}
 }
 
 // IsOwnSid reports whether sid is one of trailguard's statement Sids.
@@ -168,6 +171,12 @@ func normalizeGrant(g Grant) (Grant, error) {
 	g.Accounts = sortedSet(g.Accounts)
 	g.ReaderAccounts = sortedSet(g.ReaderAccounts)
 	g.Readers = sortedSet(g.Readers)
+	g.BucketKeyTrails = sortedSet(g.BucketKeyTrails)
+	for _, t := range g.BucketKeyTrails {
+		if !slices.Contains(g.TrailARNs, t) {
+			return bad("bucket-key trail %q is not one of the trails", t)
+		}
+	}
 	if g.Partition != "" && !validPartition(g.Partition) {
 		return bad("partition %q", g.Partition)
 	}
@@ -314,6 +323,17 @@ func wantedStatements(g Grant) []wanted {
 		out = append(out, wanted{SidLogDecryptReaders, "AWS", func(ex *policy.Statement) policy.Statement {
 			return ownStatement(SidLogDecryptReaders, "AWS", sortedSet(principalValues(ex, "AWS"), g.Readers), []string{"kms:Decrypt"}, policy.Condition{
 				"Null": {ctxTrailARN: {"false"}},
+			})
+		}})
+	}
+	if len(g.BucketKeyTrails) > 0 {
+		// Scoped like the describe statement, by aws:SourceArn. CloudTrail
+		// documents that it needs kms:Decrypt here, not the request's
+		// encryption context, so no encryption-context condition is set.
+		out = append(out, wanted{SidCloudTrailBucketKeyDecrypt, "Service", func(ex *policy.Statement) policy.Statement {
+			op, arns := sourceARNs(ex, g.BucketKeyTrails)
+			return ownStatement(SidCloudTrailBucketKeyDecrypt, "Service", []string{CloudTrailService}, []string{"kms:Decrypt"}, policy.Condition{
+				op: {ctxSourceARN: arns},
 			})
 		}})
 	}

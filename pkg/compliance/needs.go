@@ -16,7 +16,7 @@ func Needs(s State, c Config) Grant {
 	if !ok {
 		return Grant{Readers: sortedSet(c.Readers)}
 	}
-	return Grant{
+	g := Grant{
 		Partition:      t.Partition,
 		TrailARNs:      []string{s.Trail.ARN},
 		Accounts:       []string{t.Account},
@@ -27,8 +27,16 @@ func Needs(s State, c Config) Grant {
 			Bucket:       s.Trail.S3BucketName,
 			Prefix:       s.Trail.S3KeyPrefix,
 			BucketRegion: s.BucketRegion,
+			BucketKey:    s.BucketKey == BucketKeyEnabled,
 		}},
 	}
+	if s.Trail.IsOrganizationTrail {
+		g.Deliveries[0].OrganizationID = s.OrganizationID
+	}
+	if s.BucketKey == BucketKeyEnabled {
+		g.BucketKeyTrails = []string{s.Trail.ARN}
+	}
+	return g
 }
 
 // sortedSet returns the sorted, de-duplicated non-empty values of the

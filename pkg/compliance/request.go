@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/trailguard/trailguard/pkg/policy"
@@ -60,7 +61,7 @@ func grantChecks(g Grant) []check {
 			}
 			resource = "arn:" + t.Partition + ":kms:" + region + ":" + t.Account + ":key/00000000-0000-0000-0000-000000000000"
 		}
-		object := objectARN(t, d)
+		object := s3Context(t, d)
 
 		encrypt := map[string][]string{
 			ctxTrailARN:     {trail},
@@ -86,7 +87,30 @@ func grantChecks(g Grant) []check {
 			}},
 		)
 
-		decrypt := func(caller, account string, explicit bool) check {
+		if slices.Contains(g.BucketKeyTrails, trail) && d.Bucket != "" {
+			// CloudTrail's own Decrypt, which it needs to create or update
+			// a trail with SSE-KMS when the bucket uses an S3 Bucket Key.
+			bucketCtx := map[string][]string{
+				ctxTrailARN:     {trail},
+				ctxObjectARN:    {bucketARN(t.Partition, d.Bucket)},
+				ctxContextKeys:  {"aws:cloudtrail:arn", "aws:s3:arn"},
+				ctxSourceARN:    {trail},
+				ctxSourceAcct:   {t.Account},
+				ctxPrincipalSvc: {CloudTrailService},
+				ctxPrincipalIsS: {"true"},
+			}
+			out = append(out, check{rule: KeyPolicyNoBucketKeyDecrypt, who: CloudTrailService, what: "kms:Decrypt (S3 Bucket Key)", trail: trail, req: policy.Request{
+				Caller: policy.Caller{Service: CloudTrailService}, Action: "kms:Decrypt", Resource: resource, Context: bucketCtx,
+			}})
+		}
+
+		// Readers decrypt log files written before a Bucket Key was
+		// enabled (object ARN context) and after (bucket ARN context).
+		readerCtxs := []string{objectARN(t, d)}
+		if d.BucketKey && d.Bucket != "" {
+			readerCtxs = append(readerCtxs, bucketARN(t.Partition, d.Bucket))
+		}
+		decrypt := func(caller, account string, explicit bool, object string) check {
 			ctx := map[string][]string{
 				ctxTrailARN:     {trail},
 				ctxContextKeys:  {"aws:cloudtrail:arn", "aws:s3:arn"},
@@ -111,14 +135,16 @@ func grantChecks(g Grant) []check {
 				Caller: policy.Caller{ARN: caller}, Action: "kms:Decrypt", Resource: resource, Context: ctx,
 			}}
 		}
-		for _, acct := range g.ReaderAccounts {
-			if validAccount(acct) {
-				out = append(out, decrypt(rootARN(t.Partition, acct), acct, false))
+		for _, object := range readerCtxs {
+			for _, acct := range g.ReaderAccounts {
+				if validAccount(acct) {
+					out = append(out, decrypt(rootARN(t.Partition, acct), acct, false, object))
+				}
 			}
-		}
-		for _, reader := range g.Readers {
-			if r, ok := parsePrincipalARN(reader); ok {
-				out = append(out, decrypt(reader, r.Account, true))
+			for _, reader := range g.Readers {
+				if r, ok := parsePrincipalARN(reader); ok {
+					out = append(out, decrypt(reader, r.Account, true, object))
+				}
 			}
 		}
 	}
@@ -148,16 +174,38 @@ func principalType(p string) string {
 }
 
 // objectARN is the ARN of a representative log file of trail t delivered as
-// d: arn:PARTITION:s3:::BUCKET/PREFIX/AWSLogs/ACCOUNT/CloudTrail/REGION/...
+// d: arn:PARTITION:s3:::BUCKET/PREFIX/AWSLogs/[ORG-ID/]ACCOUNT/CloudTrail/REGION/...
 // It is "" when the bucket is unknown.
 func objectARN(t arn, d Delivery) string {
 	if d.Bucket == "" {
 		return ""
 	}
-	key := "AWSLogs/" + t.Account + "/CloudTrail/" + t.Region + "/2025/01/01/" +
+	logs := "AWSLogs/"
+	if d.OrganizationID != "" {
+		// An organization trail writes under AWSLogs/o-.../ACCOUNT/.
+		logs += d.OrganizationID + "/"
+	}
+	key := logs + t.Account + "/CloudTrail/" + t.Region + "/2025/01/01/" +
 		t.Account + "_CloudTrail_" + t.Region + "_20250101T0000Z_trailguard.json.gz"
 	if d.Prefix != "" {
 		key = d.Prefix + "/" + key
 	}
 	return "arn:" + t.Partition + ":s3:::" + d.Bucket + "/" + key
+}
+
+// s3Context is the aws:s3:arn encryption context of log files of trail t
+// delivered as d: the object ARN, or the bucket ARN when the bucket uses an
+// S3 Bucket Key ("" when the bucket is unknown). With a Bucket Key, S3 uses
+// the bucket ARN as encryption context
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html).
+func s3Context(t arn, d Delivery) string {
+	if d.BucketKey && d.Bucket != "" {
+		return bucketARN(t.Partition, d.Bucket)
+	}
+	return objectARN(t, d)
+}
+
+// bucketARN is the ARN of an S3 bucket.
+func bucketARN(partition, bucket string) string {
+	return "arn:" + partition + ":s3:::" + bucket
 }

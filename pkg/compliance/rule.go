@@ -6,19 +6,23 @@ type Rule string
 
 // The rule catalogue.
 const (
-	TrailNotEncrypted         Rule = "trail-not-encrypted"
-	TrailKeyMissing           Rule = "trail-key-missing"
-	TrailKeyWrongRegion       Rule = "trail-key-wrong-region"
-	TrailKeyUnusable          Rule = "trail-key-unusable"
-	KeyDisabled               Rule = "key-disabled"
-	KeyPendingDeletion        Rule = "key-pending-deletion"
-	KeyPolicyNoEncrypt        Rule = "key-policy-no-encrypt"
-	KeyPolicyNoDescribe       Rule = "key-policy-no-describe"
-	KeyPolicyNoReaderDecrypt  Rule = "key-policy-no-reader-decrypt"
-	KeyPolicyDeniesCloudTrail Rule = "key-policy-denies-cloudtrail"
-	KeyPolicyTooLarge         Rule = "key-policy-too-large"
-	KeyRotationDisabled       Rule = "key-rotation-disabled"
-	TrailDeliveryFailing      Rule = "trail-delivery-failing"
+	TrailNotEncrypted           Rule = "trail-not-encrypted"
+	TrailKeyMissing             Rule = "trail-key-missing"
+	TrailKeyWrongRegion         Rule = "trail-key-wrong-region"
+	TrailKeyUnusable            Rule = "trail-key-unusable"
+	KeyDisabled                 Rule = "key-disabled"
+	KeyPendingDeletion          Rule = "key-pending-deletion"
+	KeyPolicyNoEncrypt          Rule = "key-policy-no-encrypt"
+	KeyPolicyNoDescribe         Rule = "key-policy-no-describe"
+	KeyPolicyNoReaderDecrypt    Rule = "key-policy-no-reader-decrypt"
+	KeyPolicyDeniesCloudTrail   Rule = "key-policy-denies-cloudtrail"
+	KeyPolicyTooLarge           Rule = "key-policy-too-large"
+	KeyRotationDisabled         Rule = "key-rotation-disabled"
+	TrailDeliveryFailing        Rule = "trail-delivery-failing"
+	TrailNotLogging             Rule = "trail-not-logging"
+	KeyPolicyNoBucketKeyDecrypt Rule = "key-policy-no-bucket-key-decrypt"
+	KeyUnverifiable             Rule = "key-unverifiable"
+	TrailUnverifiable           Rule = "trail-unverifiable"
 )
 
 // Finding is one failed rule for one trail.

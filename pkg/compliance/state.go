@@ -40,6 +40,9 @@ type Key struct {
 	// GetKeyPolicy; "" when it could not be read.
 	Policy          string
 	RotationEnabled bool
+	// RotationUnknown is true when GetKeyRotationStatus could not be read:
+	// key-rotation-disabled is then not decided (key-unverifiable instead).
+	RotationUnknown bool
 }
 
 // State is everything observed about one trail, as the reconciler read it.
@@ -62,6 +65,26 @@ type State struct {
 	BaselineError string
 	// LatestDeliveryError is GetTrailStatus.LatestDeliveryError.
 	LatestDeliveryError string
+	// Logging is GetTrailStatus.IsLogging; nil when the status could not
+	// be read (then Unverified says why).
+	Logging *bool
+	// KeyDenied is true when reading the trail's key was denied
+	// (AccessDenied on DescribeKey): the key may well exist and work, so
+	// it is reported as key-unverifiable, never switched away from.
+	KeyDenied bool
+	// Unverified lists reads of the trail or its bucket that were denied
+	// or failed (GetTrailStatus, the bucket's Region): each is reported as
+	// trail-unverifiable and nothing is changed on its basis.
+	Unverified []string
+	// BucketKey says whether the bucket's default encryption uses an S3
+	// Bucket Key (GetBucketEncryption): BucketKeyEnabled, BucketKeyDisabled,
+	// or BucketKeyUnknown when it could not be read (a log-archive bucket
+	// in another account usually does not let it be read).
+	BucketKey BucketKey
+	// OrganizationID is the organization's id (o-...) for an organization
+	// trail, when known: its log files are written under
+	// AWSLogs/<organization id>/<account>/.
+	OrganizationID string
 	// ManagementAccount is the organization's management account, when
 	// known ("" outside an organization).
 	ManagementAccount string
@@ -89,4 +112,17 @@ type Config struct {
 	RequireRotation bool
 	// DisabledKey says how key-disabled is fixed; "" means enable.
 	DisabledKey DisabledKeyAction
+	// StartLogging makes trail-not-logging actionable (StartLogging);
+	// otherwise it is an alert.
+	StartLogging bool
 }
+
+// BucketKey is what is known about a bucket's S3 Bucket Key setting.
+type BucketKey string
+
+// The BucketKey values.
+const (
+	BucketKeyUnknown  BucketKey = ""
+	BucketKeyEnabled  BucketKey = "enabled"
+	BucketKeyDisabled BucketKey = "disabled"
+)

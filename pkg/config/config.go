@@ -32,6 +32,9 @@
 //     only). Default "enable".
 //   - TRAILGUARD_REQUIRE_ROTATION: "true" turns on the opt-in
 //     key-rotation-disabled rule. Default "false".
+//   - TRAILGUARD_START_LOGGING: "true" makes trailguard fix the
+//     trail-not-logging rule with StartLogging (opt-in). Default "false":
+//     a trail that stopped logging is reported and alerted on only.
 //   - TRAILGUARD_REGIONS: comma-separated Regions the sweep covers. Default:
 //     empty, every enabled Region.
 //   - TRAILGUARD_CONCURRENCY: how many trails or Regions are reconciled at

@@ -21,6 +21,7 @@ const (
 	EnvTopicARN        = "TRAILGUARD_TOPIC_ARN"
 	EnvDisabledKey     = "TRAILGUARD_DISABLED_KEY"
 	EnvRequireRotation = "TRAILGUARD_REQUIRE_ROTATION"
+	EnvStartLogging    = "TRAILGUARD_START_LOGGING"
 	EnvRegions         = "TRAILGUARD_REGIONS"
 	EnvConcurrency     = "TRAILGUARD_CONCURRENCY"
 	EnvMaxAttempts     = "TRAILGUARD_MAX_ATTEMPTS"
@@ -74,6 +75,9 @@ type Config struct {
 	DisabledKey compliance.DisabledKeyAction
 	// RequireRotation turns on the key-rotation-disabled rule.
 	RequireRotation bool
+	// StartLogging makes trailguard fix trail-not-logging with
+	// StartLogging (opt-in; default: alert only).
+	StartLogging bool
 	// Regions the sweep covers; empty means every enabled Region.
 	Regions []string
 	// Concurrency bounds parallel reconciles (1..64).
@@ -169,14 +173,10 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v, ok := l.get(EnvRequireRotation); ok {
-		switch strings.ToLower(v) {
-		case "true":
-			c.RequireRotation = true
-		case "false":
-			c.RequireRotation = false
-		default:
-			l.fail(EnvRequireRotation, v, `"true" or "false"`)
-		}
+		c.RequireRotation = l.boolean(EnvRequireRotation, v)
+	}
+	if v, ok := l.get(EnvStartLogging); ok {
+		c.StartLogging = l.boolean(EnvStartLogging, v)
 	}
 	if v, ok := l.get(EnvRegions); ok {
 		for _, r := range splitList(v) {
@@ -216,6 +216,7 @@ func (c Config) Compliance() compliance.Config {
 		ExemptTag:       c.ExemptTag,
 		RequireRotation: c.RequireRotation,
 		DisabledKey:     d,
+		StartLogging:    c.StartLogging,
 	}
 }
 
@@ -290,6 +291,18 @@ func (l *loader) get(name string) (string, bool) {
 
 func (l *loader) fail(name, value, want string) {
 	l.errs = append(l.errs, fmt.Errorf("%s=%s: want %s", name, quote(value), want))
+}
+
+// boolean parses "true" or "false" (any case); anything else fails.
+func (l *loader) boolean(name, v string) bool {
+	switch strings.ToLower(v) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	l.fail(name, v, `"true" or "false"`)
+	return false
 }
 
 func (l *loader) intIn(name, v string, lo, hi int) int {

@@ -53,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 var allVars = []string{EnvMode, EnvKeyAlias, EnvKeys, EnvReaders, EnvExemptTag, EnvRoleName, EnvTopicARN,
-	EnvDisabledKey, EnvRequireRotation, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable}
+	EnvDisabledKey, EnvRequireRotation, EnvStartLogging, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable}
 
 func TestLoadValid(t *testing.T) {
 	tests := []struct {
@@ -105,6 +105,8 @@ func TestLoadValid(t *testing.T) {
 		{EnvRequireRotation, "true", func(t *testing.T, c Config) { eq(t, c.RequireRotation, true) }},
 		{EnvRequireRotation, "TRUE", func(t *testing.T, c Config) { eq(t, c.RequireRotation, true) }},
 		{EnvRequireRotation, "false", func(t *testing.T, c Config) { eq(t, c.RequireRotation, false) }},
+		{EnvStartLogging, "true", func(t *testing.T, c Config) { eq(t, c.StartLogging, true) }},
+		{EnvStartLogging, "False", func(t *testing.T, c Config) { eq(t, c.StartLogging, false) }},
 		{EnvRegions, "us-east-1, eu-west-1,,us-gov-west-1,cn-north-1,us-isob-east-1,eusc-de-east-1,us-east-1", func(t *testing.T, c Config) {
 			eqDiff(t, c.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"})
 		}},
@@ -170,6 +172,7 @@ func TestLoadInvalid(t *testing.T) {
 		{EnvDisabledKey, "delete", `"enable", "switch" or "report"`},
 		{EnvRequireRotation, "yes", `"true" or "false"`},
 		{EnvRequireRotation, "1", `"true" or "false"`},
+		{EnvStartLogging, "on", `"true" or "false"`},
 		{EnvRegions, "us-east-1,everywhere", "a Region name"},
 		{EnvRegions, "US-EAST-1", "a Region name"},
 		{EnvConcurrency, "0", "an integer from 1 to 64"},
@@ -285,6 +288,7 @@ func TestCompliance(t *testing.T) {
 		EnvExemptTag:       "skip",
 		EnvRequireRotation: "true",
 		EnvDisabledKey:     "switch",
+		EnvStartLogging:    "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +299,7 @@ func TestCompliance(t *testing.T) {
 		ExemptTag:       "skip",
 		RequireRotation: true,
 		DisabledKey:     compliance.DisabledKeySwitch,
+		StartLogging:    true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Compliance() (-want +got):\n%s", diff)

@@ -18,7 +18,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	defaults := map[string]string{
 		EnvMode: string(d.Mode), EnvKeyAlias: d.KeyAlias, EnvExemptTag: d.ExemptTag,
 		EnvKeys: "empty", EnvReaders: "empty", EnvRoleName: "empty", EnvTopicARN: "empty",
-		EnvDisabledKey: "enable", EnvRequireRotation: "false", EnvRegions: "every enabled Region",
+		EnvDisabledKey: "enable", EnvRequireRotation: "false", EnvStartLogging: "false", EnvRegions: "every enabled Region",
 		EnvConcurrency: "8", EnvMaxAttempts: "5", EnvTable: "empty",
 	}
 	for name, def := range defaults {

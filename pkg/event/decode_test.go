@@ -196,7 +196,11 @@ func TestDecode(t *testing.T) {
 
 		// Ignored events.
 		{name: "errorCode AccessDenied", raw: fixture(t, "access_denied.json"), wantErr: wantIgnored, errHas: `errorCode "AccessDenied"`},
-		{name: "unhandled eventName", raw: fixture(t, "stop_logging.json"), wantErr: wantIgnored, errHas: `"StopLogging"`},
+		{name: "StopLogging is a trail event", raw: fixture(t, "stop_logging.json"),
+			want: Request{Kind: KindTrail, EventName: "StopLogging", EventID: "73fcbd2c-a4d6-4d5f-80a2-5b1f9fad8475",
+				Account: "111122223333", Region: "eu-west-1", Partition: "aws", Trail: "data-events_eu"}},
+		{name: "unhandled eventName", raw: mutated(t, "stop_logging.json", func(_, d map[string]any) { d["eventName"] = "StartLogging" }),
+			wantErr: wantIgnored, errHas: `"StartLogging"`},
 		{
 			name: "not an API call event",
 			raw: mutated(t, "create_trail.json", func(e, _ map[string]any) {
@@ -249,6 +253,7 @@ func TestDecode(t *testing.T) {
 		{
 			name: "unhandled event with oddly typed parameters is ignored, not malformed",
 			raw: mutated(t, "stop_logging.json", func(e, d map[string]any) {
+				d["eventName"] = "StartLogging"
 				params(d)["name"] = map[string]any{"nested": true}
 				d["resources"] = "not a list"
 				d["userIdentity"] = 7

@@ -31,22 +31,24 @@ type hostileCase struct {
 // file has no entry or an entry has no file.
 var hostileCases = map[string]hostileCase{
 	// Truncated, empty, not an object, not JSON.
-	"truncated-in-string.json":  {class: "malformed", errHas: "unexpected end of JSON input"},
-	"truncated-in-detail.json":  {class: "malformed", errHas: "unexpected end of JSON input"},
-	"truncated-key-event.json":  {class: "malformed", errHas: "unexpected end of JSON input"},
-	"empty.json":                {class: "malformed", errHas: "empty input"},
-	"whitespace.json":           {class: "malformed", errHas: "empty input"},
-	"null.json":                 {class: "malformed", errHas: "not a JSON object"},
-	"array.json":                {class: "malformed", errHas: "not a JSON object"},
-	"string.json":               {class: "malformed", errHas: "not a JSON object"},
-	"number.json":               {class: "malformed", errHas: "not a JSON object"},
-	"bom.json":                  {class: "malformed", errHas: "not a JSON object"},
-	"trailing-garbage.json":     {class: "malformed", errHas: "after top-level value"},
-	"two-objects.json":          {class: "malformed", errHas: "after top-level value"},
-	"nul-byte.json":             {class: "malformed", errHas: "invalid character"},
-	"deep-nesting.json":         {class: "malformed", errHas: "exceeded max depth"},
-	"invalid-utf8-name.json":    {class: "ignored", errHas: "without a usable trail name"},
-	"duplicate-event-name.json": {class: "ignored", errHas: `"DeleteTrail"`},
+	"truncated-in-string.json": {class: "malformed", errHas: "unexpected end of JSON input"},
+	"truncated-in-detail.json": {class: "malformed", errHas: "unexpected end of JSON input"},
+	"truncated-key-event.json": {class: "malformed", errHas: "unexpected end of JSON input"},
+	"empty.json":               {class: "malformed", errHas: "empty input"},
+	"whitespace.json":          {class: "malformed", errHas: "empty input"},
+	"null.json":                {class: "malformed", errHas: "not a JSON object"},
+	"array.json":               {class: "malformed", errHas: "not a JSON object"},
+	"string.json":              {class: "malformed", errHas: "not a JSON object"},
+	"number.json":              {class: "malformed", errHas: "not a JSON object"},
+	"bom.json":                 {class: "malformed", errHas: "not a JSON object"},
+	"trailing-garbage.json":    {class: "malformed", errHas: "after top-level value"},
+	"two-objects.json":         {class: "malformed", errHas: "after top-level value"},
+	"nul-byte.json":            {class: "malformed", errHas: "invalid character"},
+	"deep-nesting.json":        {class: "malformed", errHas: "exceeded max depth"},
+	"invalid-utf8-name.json":   {class: "ignored", errHas: "without a usable trail name"},
+	// The last duplicate wins: DeleteTrail, a trail event since issue 11
+	// (a trail reconcile only reads the trail again).
+	"duplicate-event-name.json": {class: "request", want: Request{Kind: KindTrail, Account: "123456789012", Region: "us-east-1", Partition: "aws", Trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/victim"}},
 
 	// Wrong types.
 	"detail-type-number.json":          {class: "malformed", errHas: "detail-type"},
@@ -104,8 +106,10 @@ var hostileCases = map[string]hostileCase{
 	"user-arn-huge.json":   {class: "ignored", errHas: "without a usable trail name"},
 
 	// Unexpected event names, sources and detail-types.
-	"event-name-deletetrail.json":    {class: "ignored", errHas: `"DeleteTrail"`},
-	"event-name-stoplogging.json":    {class: "ignored", errHas: `"StopLogging"`},
+	// Handled since issue 11: a trail that stops logging or disappears
+	// blinds trailguard's event rules.
+	"event-name-deletetrail.json":    {class: "request", want: Request{Kind: KindTrail, Account: "123456789012", Region: "us-east-1", Partition: "aws", Trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/victim"}},
+	"event-name-stoplogging.json":    {class: "request", want: Request{Kind: KindTrail, Account: "123456789012", Region: "us-east-1", Partition: "aws", Trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/victim"}},
 	"event-name-updatetrail.json":    {class: "ignored", errHas: `"updatetrail"`},
 	"event-name-trailing-space.json": {class: "ignored", errHas: `"UpdateTrail "`},
 	"event-name-createkey.json":      {class: "ignored", errHas: `"CreateKey"`},

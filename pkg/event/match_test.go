@@ -29,7 +29,7 @@ func TestPatternsRouteFixtures(t *testing.T) {
 		{"schedule_key_deletion.json", false, true, KindKey},
 		// The pattern does not filter on errorCode: Decode ignores it.
 		{"access_denied.json", true, false, 0},
-		{"stop_logging.json", false, false, 0},
+		{"stop_logging.json", true, false, KindTrail},
 		{"detail_string.json", false, false, 0},
 	}
 	for _, tt := range tests {

@@ -3,9 +3,13 @@ package event
 // DetailType is the EventBridge detail-type of CloudTrail API call events.
 const DetailType = "AWS API Call via CloudTrail"
 
-// Trail and key event names trailguard reacts to.
+// Trail and key event names trailguard reacts to. StopLogging and
+// DeleteTrail matter because EventBridge receives API-call events only
+// from a trail that is logging: the trail-remediator then reports
+// trail-not-logging and alerts when the account and Region are left with
+// no logging trail.
 var (
-	TrailEventNames = []string{"CreateTrail", "UpdateTrail"}
+	TrailEventNames = []string{"CreateTrail", "UpdateTrail", "StopLogging", "DeleteTrail"}
 	KeyEventNames   = []string{"PutKeyPolicy", "DisableKey", "ScheduleKeyDeletion"}
 )
 

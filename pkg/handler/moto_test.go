@@ -88,6 +88,8 @@ func (w world) trail(name, bucket, key string) string {
 	}
 	out, err := cloudtrail.NewFromConfig(w.cfg("us-east-1")).CreateTrail(context.Background(), in)
 	w.must(err)
+	_, err = cloudtrail.NewFromConfig(w.cfg("us-east-1")).StartLogging(context.Background(), &cloudtrail.StartLoggingInput{Name: in.Name})
+	w.must(err)
 	return aws.ToString(out.TrailARN)
 }
 

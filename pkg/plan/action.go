@@ -13,6 +13,10 @@ const (
 	PutKeyPolicy      Kind = "PutKeyPolicy"
 	EnableKeyRotation Kind = "EnableKeyRotation"
 	UpdateTrail       Kind = "UpdateTrail"
+	// StartLogging restarts a trail that stopped logging (opt-in:
+	// compliance.Config.StartLogging). It comes last and does not depend
+	// on the key fixes before it.
+	StartLogging Kind = "StartLogging"
 )
 
 // Action is one typed remediation step. It is a value, not a closure, so a
@@ -20,7 +24,7 @@ const (
 type Action struct {
 	Kind Kind `json:"action"`
 	// Target is the key ARN for key actions and the trail ARN for
-	// UpdateTrail.
+	// UpdateTrail and StartLogging.
 	Target string `json:"target"`
 	// Region is where the call must be made (the key's Region, or the
 	// trail's home Region).

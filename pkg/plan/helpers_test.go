@@ -48,7 +48,9 @@ func newState(t testing.TB, keyPolicy, baselinePolicy string) compliance.State {
 			S3BucketName: "trail-logs", KMSKeyID: keyARN,
 		},
 		BucketRegion: "us-east-2",
-		Key:          newKey(keyARN, "us-east-2", policyFixture(t, keyPolicy)),
-		Baseline:     newKey(baselineARN, "us-east-2", policyFixture(t, baselinePolicy)),
+		// A bucket of the trail's account whose encryption was read.
+		BucketKey: compliance.BucketKeyDisabled,
+		Key:       newKey(keyARN, "us-east-2", policyFixture(t, keyPolicy)),
+		Baseline:  newKey(baselineARN, "us-east-2", policyFixture(t, baselinePolicy)),
 	}
 }

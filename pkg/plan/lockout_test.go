@@ -189,15 +189,17 @@ func hostileState(keyPolicy, baselinePolicy string) compliance.State {
 
 // TestPlanKindsCannotRemoveAccess checks, by the types, that a plan cannot
 // express anything that removes access or bypasses KMS's lock-out check:
-// the kinds are exactly the five additive ones, their IAM permissions hold
+// the kinds are exactly the six additive ones, their IAM permissions hold
 // no destructive or wildcard action, and no field anywhere in Action could
 // carry BypassPolicyLockoutSafetyCheck.
 func TestPlanKindsCannotRemoveAccess(t *testing.T) {
-	if got, want := Kinds(), []Kind{CancelKeyDeletion, EnableKey, PutKeyPolicy, EnableKeyRotation, UpdateTrail}; !slices.Equal(got, want) {
+	// StartLogging (issue 11) was reviewed: it touches no key and only
+	// turns a trail's logging on, never off.
+	if got, want := Kinds(), []Kind{CancelKeyDeletion, EnableKey, PutKeyPolicy, EnableKeyRotation, UpdateTrail, StartLogging}; !slices.Equal(got, want) {
 		t.Fatalf("Kinds() = %v, want %v: a new kind needs its own lock-out review", got, want)
 	}
 	destructive := []string{"kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DeleteAlias", "kms:RevokeGrant", "kms:RetireGrant",
-		"kms:DisableKeyRotation", "kms:DeleteImportedKeyMaterial", "kms:UpdateAlias", "cloudtrail:DeleteTrail", "cloudtrail:StopLogging"}
+		"kms:DisableKeyRotation", "kms:DeleteImportedKeyMaterial", "kms:UpdateAlias", "cloudtrail:DeleteTrail", "cloudtrail:StopLogging", "iam:CreateServiceLinkedRole"}
 	for _, k := range Kinds() {
 		for _, p := range k.Permissions() {
 			if slices.Contains(destructive, p) || strings.Contains(p, "*") {

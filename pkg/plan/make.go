@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -23,6 +24,7 @@ import (
 //     baseline key is usable: PutKeyPolicy on the baseline key if its
 //     policy lacks the grant, EnableKeyRotation on it if required, then
 //     UpdateTrail in the trail's home Region.
+//   - StartLogging last, when trail-not-logging is actionable (opt-in).
 //
 // Every finding that is not actionable becomes an alert, "rule: detail".
 // Findings and Actions are empty, not nil, when there are none.
@@ -47,14 +49,35 @@ func Make(s compliance.State, c compliance.Config) Plan {
 			Rules: []compliance.Rule{compliance.KeyPendingDeletion}})
 	}
 
-	if a.Switch && a.SwitchProblem == "" && s.Baseline != nil {
+	switch {
+	case a.Switch && a.SwitchProblem == "" && s.Baseline != nil:
 		p.switchTo(*s.Baseline, s, c, a.Findings)
-		return p
-	}
-	if s.Key != nil {
+	case s.Key != nil:
 		p.fixInPlace(*s.Key, s, c, actionable)
 	}
+	if actionable[compliance.TrailNotLogging] {
+		// By name: StartLogging takes a name or an ARN, and moto only a
+		// name; the call is made in the trail's home Region and account.
+		p.Actions = append(p.Actions, Action{Kind: StartLogging, Target: s.Trail.ARN, Region: homeRegion(s),
+			Rules: []compliance.Rule{compliance.TrailNotLogging}, TrailName: cmp.Or(s.Trail.Name, trailName(s))})
+	}
 	return p
+}
+
+// homeRegion is where trail calls are made: the trail's home Region.
+func homeRegion(s compliance.State) string {
+	if s.Trail.HomeRegion != "" {
+		return s.Trail.HomeRegion
+	}
+	return s.Region
+}
+
+// trailName is the name to call the trail by: its ARN, else its name.
+func trailName(s compliance.State) string {
+	if s.Trail.ARN != "" {
+		return s.Trail.ARN
+	}
+	return s.Trail.Name
 }
 
 // fixInPlace plans the fixes of the trail's current key k.
@@ -70,7 +93,7 @@ func (p *Plan) fixInPlace(k compliance.Key, s compliance.State, c compliance.Con
 			Rules: []compliance.Rule{compliance.KeyDisabled}})
 	}
 	var policyRules []compliance.Rule
-	for _, r := range []compliance.Rule{compliance.KeyPolicyNoEncrypt, compliance.KeyPolicyNoDescribe, compliance.KeyPolicyNoReaderDecrypt} {
+	for _, r := range []compliance.Rule{compliance.KeyPolicyNoEncrypt, compliance.KeyPolicyNoDescribe, compliance.KeyPolicyNoReaderDecrypt, compliance.KeyPolicyNoBucketKeyDecrypt} {
 		if actionable[r] {
 			policyRules = append(policyRules, r)
 		}
@@ -102,20 +125,12 @@ func (p *Plan) switchTo(b compliance.Key, s compliance.State, c compliance.Confi
 	}
 	var rules []compliance.Rule
 	for _, f := range findings {
-		if f.Actionable && !slices.Contains(rules, f.Rule) {
+		if f.Actionable && f.Rule != compliance.TrailNotLogging && !slices.Contains(rules, f.Rule) {
 			rules = append(rules, f.Rule)
 		}
 	}
-	home := s.Trail.HomeRegion
-	if home == "" {
-		home = s.Region
-	}
-	name := s.Trail.ARN
-	if name == "" {
-		name = s.Trail.Name
-	}
-	p.Actions = append(p.Actions, Action{Kind: UpdateTrail, Target: s.Trail.ARN, Region: home, Rules: rules,
-		TrailName: name, KMSKeyID: target})
+	p.Actions = append(p.Actions, Action{Kind: UpdateTrail, Target: s.Trail.ARN, Region: homeRegion(s), Rules: rules,
+		TrailName: trailName(s), KMSKeyID: target})
 }
 
 // putKeyPolicy plans the merge of the trail's grant into k's policy. It

@@ -142,6 +142,28 @@ func TestMake(t *testing.T) {
 				s.Baseline.ARN, s.Baseline.Region = cnBaseline, "cn-north-1"
 			},
 			want: []string{"UpdateTrail " + cnTrail + "@cn-north-1"}, updateTrailKMSKey: cnBaseline},
+		// Issue 11.
+		{name: "bucket encryption unreadable: Bucket Key Decrypt on the baseline before the switch", key: "documented", baseline: "documented",
+			edit: func(s *compliance.State, _ *compliance.Config) {
+				notEncrypted(s)
+				s.BucketKey = compliance.BucketKeyUnknown
+			},
+			want: []string{"PutKeyPolicy " + baselineARN + "@us-east-2", "UpdateTrail " + trailARN + "@us-east-2"}, updateTrailKMSKey: baselineARN},
+		{name: "bucket uses a Bucket Key: Decrypt added to the trail's key", key: "documented", baseline: "documented",
+			edit: func(s *compliance.State, _ *compliance.Config) { s.BucketKey = compliance.BucketKeyEnabled },
+			want: []string{"PutKeyPolicy " + keyARN + "@us-east-2"}},
+		{name: "key read denied: nothing, alert", key: "documented", baseline: "documented",
+			edit:  func(s *compliance.State, _ *compliance.Config) { s.Key, s.KeyDenied = nil, true },
+			alert: "key-unverifiable"},
+		{name: "not logging: alert only by default", key: "documented", baseline: "documented",
+			edit:  func(s *compliance.State, _ *compliance.Config) { s.Logging = new(false) },
+			alert: "trail-not-logging"},
+		{name: "not logging, opted in: StartLogging after the switch", key: "documented", baseline: "documented",
+			edit: func(s *compliance.State, c *compliance.Config) {
+				notEncrypted(s)
+				s.Logging, c.StartLogging = new(false), true
+			},
+			want: []string{"UpdateTrail " + trailARN + "@us-east-2", "StartLogging " + trailARN + "@us-east-2"}, updateTrailKMSKey: baselineARN},
 		{name: "key in another account: alert", key: "no-describe", baseline: "root-only",
 			edit:  func(s *compliance.State, _ *compliance.Config) { s.Key.Account = "222222222222" },
 			alert: "in account 222222222222"},

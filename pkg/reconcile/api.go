@@ -19,6 +19,7 @@ type CloudTrailAPI interface {
 	GetTrailStatus(ctx context.Context, in *cloudtrail.GetTrailStatusInput, optFns ...func(*cloudtrail.Options)) (*cloudtrail.GetTrailStatusOutput, error)
 	ListTags(ctx context.Context, in *cloudtrail.ListTagsInput, optFns ...func(*cloudtrail.Options)) (*cloudtrail.ListTagsOutput, error)
 	UpdateTrail(ctx context.Context, in *cloudtrail.UpdateTrailInput, optFns ...func(*cloudtrail.Options)) (*cloudtrail.UpdateTrailOutput, error)
+	StartLogging(ctx context.Context, in *cloudtrail.StartLoggingInput, optFns ...func(*cloudtrail.Options)) (*cloudtrail.StartLoggingOutput, error)
 }
 
 // KMSAPI is the part of the KMS API trailguard calls.
@@ -35,6 +36,10 @@ type KMSAPI interface {
 // S3API is the part of the S3 API trailguard calls.
 type S3API interface {
 	GetBucketLocation(ctx context.Context, in *s3.GetBucketLocationInput, optFns ...func(*s3.Options)) (*s3.GetBucketLocationOutput, error)
+	// HeadBucket is sent unsigned by manager.GetBucketRegion: its answer
+	// carries the bucket's Region even when access is denied.
+	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, optFns ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+	GetBucketEncryption(ctx context.Context, in *s3.GetBucketEncryptionInput, optFns ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
 }
 
 // SNSAPI is the part of the SNS API trailguard calls.
@@ -55,10 +60,12 @@ type STSAPI interface {
 	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
-// OrganizationsAPI is the part of the Organizations API trailguard calls in
-// organization mode.
+// OrganizationsAPI is the part of the Organizations API trailguard calls:
+// the accounts in organization mode, and the organization id of an
+// organization trail's log path.
 type OrganizationsAPI interface {
 	ListAccounts(ctx context.Context, in *organizations.ListAccountsInput, optFns ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error)
+	DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 }
 
 var (

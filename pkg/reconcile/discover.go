@@ -102,9 +102,8 @@ func (rn *run) findTrails(ctx context.Context, account string, match func(kmsKey
 			if err != nil {
 				return err
 			}
-			out, err := c.CloudTrail.DescribeTrails(gctx, &cloudtrail.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
+			out, err := rn.describeTrails(gctx, c, account, region)
 			if err != nil {
-				err = fmt.Errorf("describe trails of account %s in %s: %w", account, region, err)
 				if Transient(err) {
 					return err
 				}
@@ -113,8 +112,7 @@ func (rn *run) findTrails(ctx context.Context, account string, match func(kmsKey
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for i := range out.TrailList {
-				t := toTrail(&out.TrailList[i])
+			for _, t := range out {
 				if t.ARN == "" || !match(t.KMSKeyID) {
 					continue
 				}
@@ -134,4 +132,20 @@ func (rn *run) findTrails(ctx context.Context, account string, match func(kmsKey
 	}
 	slices.SortFunc(trails, func(a, b compliance.Trail) int { return strings.Compare(a.ARN, b.ARN) })
 	return trails, nil
+}
+
+// describeTrails lists the trails of account seen in region, shadow trails
+// included, once per run.
+func (rn *run) describeTrails(ctx context.Context, c *Clients, account, region string) ([]compliance.Trail, error) {
+	return rn.trailLists.do(ctx, account+"|"+region, func() ([]compliance.Trail, error) {
+		out, err := c.CloudTrail.DescribeTrails(ctx, &cloudtrail.DescribeTrailsInput{IncludeShadowTrails: aws.Bool(true)})
+		if err != nil {
+			return nil, fmt.Errorf("describe trails of account %s in %s: %w", account, region, err)
+		}
+		trails := make([]compliance.Trail, 0, len(out.TrailList))
+		for i := range out.TrailList {
+			trails = append(trails, toTrail(&out.TrailList[i]))
+		}
+		return trails, nil
+	})
 }

@@ -48,6 +48,10 @@ func Transient(err error) bool {
 	if errors.Is(err, state.ErrBusy) || errors.Is(err, state.ErrLeaseLost) {
 		return true
 	}
+	var prop *errPropagating
+	if errors.As(err, &prop) {
+		return true
+	}
 	var quota *ratelimit.QuotaExceededError
 	if errors.As(err, &quota) {
 		return true
@@ -85,4 +89,17 @@ func isNotFound(err error) bool {
 	code := errorCode(err)
 	return code == "NotFoundException" || code == "TrailNotFoundException" || code == "NoSuchBucket" ||
 		strings.HasSuffix(code, "NotFoundException") || strings.HasSuffix(code, "NotFound")
+}
+
+// isAccessDenied reports whether err is a denied request: an AccessDenied
+// error code (KMS AccessDeniedException, S3 AccessDenied, ...) or an HTTP
+// 403 answer.
+func isAccessDenied(err error) bool {
+	code := errorCode(err)
+	if code == "AccessDeniedException" || code == "AccessDenied" || code == "UnauthorizedOperation" ||
+		strings.HasSuffix(code, "AccessDeniedException") {
+		return true
+	}
+	var respErr *awshttp.ResponseError
+	return errors.As(err, &respErr) && respErr.HTTPStatusCode() == 403
 }

@@ -135,23 +135,70 @@ func TestErrorPathAccessDenied(t *testing.T) {
 	})
 }
 
+// TestErrorPathInsufficientEncryptionPolicy: right after trailguard's own
+// PutKeyPolicy, KMS may not apply the new policy yet ("AWS KMS eventual
+// consistency",
+// https://docs.aws.amazon.com/kms/latest/developerguide/programming-eventual-consistency.html),
+// so CloudTrail refuses UpdateTrail with InsufficientEncryptionPolicyException.
+// That is retried within the run after bounded waits (an injected sleeper:
+// no real time passes) and then returned as transient for Lambda to retry.
+// Without a write in the run the exception stays terminal: the policy
+// trailguard checked is what KMS has. (Before issue 11 every case was
+// terminal after one call.)
 func TestErrorPathInsufficientEncryptionPolicy(t *testing.T) {
-	f := newFakeAWS(t)
-	trail := f.addTrail("plain", "")
-	f.fail(opUpdateTrail, fault{Code: "InsufficientEncryptionPolicyException", Status: 400})
-	rep, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
-	if err != nil {
-		t.Fatalf("InsufficientEncryptionPolicyException is terminal, got error %v", err)
+	waits := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+	tests := []struct {
+		name      string
+		ownWrite  bool
+		times     int // failures before UpdateTrail succeeds (0: always)
+		want      []string
+		transient bool
+		calls     int
+		slept     []time.Duration
+	}{
+		{"own write, propagates after two refusals", true, 2, []string{"PutKeyPolicy=updated", "UpdateTrail=updated"}, false, 3, waits[:2]},
+		{"own write, never in effect within the run: transient", true, 0, []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}, true, len(waits) + 1, waits},
+		{"no write in this run: terminal, not retried", false, 0, []string{"UpdateTrail=failed"}, false, 1, nil},
 	}
-	res := onlyResult(t, rep)
-	if got, want := outcomes(res), []string{"PutKeyPolicy=updated", "UpdateTrail=failed"}; !slices.Equal(got, want) {
-		t.Fatalf("outcomes %v, want %v", got, want)
-	}
-	if msg := res.Actions[1].Message; !strings.Contains(msg, "InsufficientEncryptionPolicyException") || !strings.Contains(msg, "update trail "+trail) {
-		t.Errorf("message %q", msg)
-	}
-	if n := f.count(opUpdateTrail); n != 1 {
-		t.Errorf("UpdateTrail called %d times, want 1 (not retried)", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeAWS(t)
+			trail := f.addTrail("plain", "")
+			if !tt.ownWrite {
+				// A first run makes the baseline's policy grant the trail;
+				// then the trail is made unencrypted again.
+				if _, err := f.reconciler(fakeConfig()).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail); err != nil {
+					t.Fatal(err)
+				}
+				f.trails["plain"].KmsKeyID = ""
+			}
+			before := f.count(opUpdateTrail)
+			f.fail(opUpdateTrail, fault{Code: "InsufficientEncryptionPolicyException", Status: 400, Times: tt.times})
+			var slept []time.Duration
+			sleeper := func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+			rep, err := f.reconciler(fakeConfig(), WithSleeper(sleeper), WithPropagationBackoff(waits)).ReconcileTrail(testCtx(t), fakeAccount, fakeRegion, trail)
+			if got := err != nil && Transient(err); got != tt.transient || (err != nil && !tt.transient) {
+				t.Fatalf("error %v, want transient=%v", err, tt.transient)
+			}
+			res := onlyResult(t, rep)
+			if got := outcomes(res); !slices.Equal(got, tt.want) {
+				t.Fatalf("outcomes %v, want %v", got, tt.want)
+			}
+			if n := f.count(opUpdateTrail) - before; n != tt.calls {
+				t.Errorf("UpdateTrail called %d times, want %d", n, tt.calls)
+			}
+			if !slices.Equal(slept, tt.slept) {
+				t.Errorf("waits %v, want %v", slept, tt.slept)
+			}
+			if last := len(tt.want) - 1; tt.want[last] == "UpdateTrail=failed" {
+				if msg := res.Actions[last].Message; !strings.Contains(msg, "InsufficientEncryptionPolicyException") || !strings.Contains(msg, "update trail "+trail) {
+					t.Errorf("message %q", msg)
+				}
+				if f.trails["plain"].KmsKeyID != "" {
+					t.Errorf("trail points at %s after a refused update", f.trails["plain"].KmsKeyID)
+				}
+			}
+		})
 	}
 }
 
@@ -290,6 +337,11 @@ func TestOnlyPermittedCalls(t *testing.T) {
 			}
 			var wrote bool
 			for _, op := range f.recorded() {
+				if op == "s3:HeadBucket" {
+					// Sent unsigned (manager.GetBucketRegion): it needs no
+					// permission, checked below.
+					continue
+				}
 				a := iamAction(op)
 				if !allowed[a] {
 					t.Errorf("call %s (%s) is not in plan.ReadPermissions or a plan kind's permissions", op, a)
@@ -300,6 +352,9 @@ func TestOnlyPermittedCalls(t *testing.T) {
 						t.Errorf("report mode called %s", op)
 					}
 				}
+			}
+			if f.signedHeads != 0 {
+				t.Errorf("%d HeadBucket calls were signed: the bucket Region lookup must need no permission", f.signedHeads)
 			}
 			if mode == config.Enforce && !wrote {
 				t.Errorf("enforce mode wrote nothing: %v", f.recorded())
@@ -316,6 +371,8 @@ func iamAction(op string) string {
 		return "cloudtrail:" + strings.TrimPrefix(op, "CloudTrail_20131101.")
 	case strings.HasPrefix(op, "TrentService."):
 		return "kms:" + strings.TrimPrefix(op, "TrentService.")
+	case op == "s3:GetBucketEncryption":
+		return "s3:GetEncryptionConfiguration"
 	case strings.HasPrefix(op, "s3:"):
 		return op
 	case op == string(plan.UpdateTrail):
@@ -339,10 +396,10 @@ func TestObserveIsConcurrent(t *testing.T) {
 	}
 	calls := len(f.recorded())
 	// Round 1: GetTrail. Round 2, at once: ListTags, GetTrailStatus,
-	// GetBucketLocation, and the key's DescribeKey, GetKeyPolicy and
-	// GetKeyRotationStatus.
-	if calls != 7 {
-		t.Fatalf("%d calls, want 7: %v", calls, f.recorded())
+	// HeadBucket, GetBucketEncryption, and the key's DescribeKey,
+	// GetKeyPolicy and GetKeyRotationStatus.
+	if calls != 8 {
+		t.Fatalf("%d calls, want 8: %v", calls, f.recorded())
 	}
 	if f.maxInFlight < 5 {
 		t.Errorf("at most %d calls in flight, want the independent reads concurrent", f.maxInFlight)
@@ -365,8 +422,8 @@ func TestRotationReadOnlyWhenRequired(t *testing.T) {
 			t.Fatalf("GetKeyRotationStatus called with RequireRotation off: %v", f.recorded())
 		}
 	}
-	if len(f.recorded()) != 6 {
-		t.Errorf("%d calls, want 6: %v", len(f.recorded()), f.recorded())
+	if len(f.recorded()) != 7 {
+		t.Errorf("%d calls, want 7: %v", len(f.recorded()), f.recorded())
 	}
 }
 

@@ -41,7 +41,7 @@ func (rn *run) execute(ctx context.Context, st compliance.State, p plan.Plan, sh
 			ar.Outcome = Planned
 		case a.Kind == plan.UpdateTrail && anyFail:
 			ar.Outcome, ar.Message = Skipped, "an action it depends on failed or was skipped"
-		case failed[a.Target]:
+		case failed[a.Target] && a.Kind != plan.StartLogging: // logging does not depend on the key fixes
 			ar.Outcome, ar.Message = Skipped, "an earlier action on "+a.Target+" failed or was skipped"
 		default:
 			out, alert, err := rn.apply(ctx, st, a, shared)
@@ -79,6 +79,8 @@ func (rn *run) apply(ctx context.Context, st compliance.State, a plan.Action, sh
 		return rn.keyState(ctx, st, a)
 	case plan.UpdateTrail:
 		return rn.updateTrail(ctx, st, a)
+	case plan.StartLogging:
+		return rn.startLogging(ctx, st, a)
 	}
 	return Failed, "", fmt.Errorf("unknown action %q on %s", a.Kind, a.Target)
 }
@@ -186,6 +188,7 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 		if err != nil {
 			return fmt.Errorf("put key policy %s: %w", a.Target, err)
 		}
+		rn.noteWrite(a.Target)
 		return nil
 	}
 	if rn.r.store == nil {
@@ -388,6 +391,10 @@ var blocksUpdate = map[compliance.Rule]bool{
 	compliance.KeyPolicyNoEncrypt:        true,
 	compliance.KeyPolicyNoDescribe:       true,
 	compliance.KeyPolicyDeniesCloudTrail: true,
+	// Issue 11: a policy that could not be read proves nothing, and
+	// CloudTrail refuses the update without its Bucket Key Decrypt.
+	compliance.KeyUnverifiable:             true,
+	compliance.KeyPolicyNoBucketKeyDecrypt: true,
 }
 
 // updateTrail points the trail at a.KMSKeyID, but only after evaluating
@@ -462,10 +469,7 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 	change := state.Change{Account: st.Account, Region: trailRegion, Resource: a.Target, Trails: []string{a.Target},
 		Rules: ruleNames(a.Rules), Action: string(plan.UpdateTrail), Before: before, After: keyARN}
 	return rn.recorded(ctx, h, change, func() error {
-		if _, err := c.CloudTrail.UpdateTrail(ctx, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)}); err != nil {
-			return fmt.Errorf("update trail %s: %w", a.Target, err)
-		}
-		return nil
+		return rn.callUpdateTrail(ctx, c, a.Target, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)})
 	})
 }
 

@@ -48,6 +48,9 @@ type fakeKey struct {
 
 type fakeTrail struct {
 	Name, ARN, KmsKeyID string
+	// NotLogging makes GetTrailStatus answer IsLogging false (until
+	// StartLogging).
+	NotLogging bool
 }
 
 // fault makes an operation fail: Times failures (0 = always), with an
@@ -59,7 +62,9 @@ type fault struct {
 	Delay  time.Duration
 	// IgnoreWrite makes a write succeed without changing anything.
 	IgnoreWrite bool
-	used        int
+	// Header is set on the failure answer (S3's x-amz-bucket-region).
+	Header map[string]string
+	used   int
 }
 
 type fakeAWS struct {
@@ -71,6 +76,10 @@ type fakeAWS struct {
 	keys   map[string]*fakeKey // by ARN
 	alias  map[string]string   // alias name -> key ARN
 	trails map[string]*fakeTrail
+	// bucketKey makes GetBucketEncryption answer BucketKeyEnabled; signed
+	// counts signed HeadBucket calls (there should be none).
+	bucketKey   bool
+	signedHeads int
 	// latency is added to every call; inFlight/maxInFlight measure
 	// concurrency.
 	latency     time.Duration
@@ -135,14 +144,22 @@ func (f *fakeAWS) reconciler(cfg config.Config, opts ...Option) *Reconciler {
 func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	op := "s3:" + r.Method + " " + r.URL.Path
-	if r.URL.Query().Has("location") {
+	switch {
+	case r.URL.Query().Has("location"):
 		op = "s3:GetBucketLocation"
+	case r.URL.Query().Has("encryption"):
+		op = "s3:GetBucketEncryption"
+	case r.Method == http.MethodHead:
+		op = "s3:HeadBucket"
 	}
 	if t := r.Header.Get("X-Amz-Target"); t != "" {
 		op = t
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, op)
+	if op == "s3:HeadBucket" && r.Header.Get("Authorization") != "" {
+		f.signedHeads++
+	}
 	f.inFlight++
 	if f.inFlight > f.maxInFlight {
 		f.maxInFlight = f.inFlight
@@ -170,6 +187,9 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if failNow {
+		for k, v := range ft.Header {
+			w.Header().Set(k, v)
+		}
 		if strings.HasPrefix(op, "s3:") {
 			w.WriteHeader(ft.Status)
 			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected</Message></Error>`, ft.Code)
@@ -187,6 +207,9 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	out, code := f.answer(op, in, ft != nil && ft.IgnoreWrite)
 	f.mu.Unlock()
 	if strings.HasPrefix(op, "s3:") {
+		if op == "s3:HeadBucket" {
+			w.Header().Set("X-Amz-Bucket-Region", fakeRegion)
+		}
 		w.Header().Set("Content-Type", "application/xml")
 		fmt.Fprint(w, out)
 		return
@@ -263,8 +286,29 @@ func (f *fakeAWS) answer(op string, in map[string]any, ignoreWrite bool) (string
 		return jsonOf(map[string]any{"trailList": list}), ""
 	case "CloudTrail_20131101.ListTags":
 		return jsonOf(map[string]any{"ResourceTagList": []any{map[string]any{"ResourceId": "x", "TagsList": []any{}}}}), ""
+	case "s3:HeadBucket":
+		return "", ""
+	case "s3:GetBucketEncryption":
+		algo, bk := "AES256", false
+		if f.bucketKey {
+			algo, bk = "aws:kms", true
+		}
+		return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>%s</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>%v</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>`, algo, bk), ""
 	case "CloudTrail_20131101.GetTrailStatus":
-		return `{"IsLogging":true}`, ""
+		t := f.trail(str(in, "Name"))
+		if t == nil {
+			return "Unknown trail", "TrailNotFoundException"
+		}
+		return jsonOf(map[string]any{"IsLogging": !t.NotLogging}), ""
+	case "CloudTrail_20131101.StartLogging":
+		t := f.trail(str(in, "Name"))
+		if t == nil {
+			return "Unknown trail", "TrailNotFoundException"
+		}
+		if !ignoreWrite {
+			t.NotLogging = false
+		}
+		return `{}`, ""
 	case "CloudTrail_20131101.UpdateTrail":
 		t := f.trail(str(in, "Name"))
 		if t == nil {

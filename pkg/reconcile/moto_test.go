@@ -183,6 +183,11 @@ func (w *world) trail(region, name, bucket, keyARN string, multiRegion bool, tag
 	if err != nil {
 		w.t.Fatalf("create trail %s: %v", name, err)
 	}
+	// CreateTrail does not start logging; a real trail is started, and
+	// one that is not is trail-not-logging.
+	if _, err := w.ct(region).StartLogging(context.Background(), &cloudtrail.StartLoggingInput{Name: in.Name}); err != nil {
+		w.t.Fatalf("start logging %s: %v", name, err)
+	}
 	return aws.ToString(out.TrailARN)
 }
 

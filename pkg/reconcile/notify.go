@@ -27,7 +27,7 @@ func (r *Reconciler) notify(ctx context.Context, rep Report) {
 		sub              Report
 		changed, alerted int
 	)
-	sub.Errors = rep.Errors
+	sub.Errors, sub.Alerts = rep.Errors, rep.Alerts
 	for _, res := range rep.Results {
 		c, a := res.Changed(), res.Alerting()
 		if c {

@@ -12,7 +12,6 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/trailguard/trailguard/pkg/compliance"
@@ -27,6 +26,9 @@ type keyRead struct {
 	Key      *compliance.Key
 	Problem  string
 	NotFound bool
+	// Denied is true when DescribeKey was denied: the key cannot be
+	// verified, which is not the same as missing.
+	Denied bool
 }
 
 // toTrail converts an SDK trail; the home Region falls back to the ARN's.
@@ -70,6 +72,8 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		specErr      error
 		bucketRegion string
 		bucketErr    error
+		bucketKey    compliance.BucketKey
+		statusErr    error
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -92,15 +96,17 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		return nil
 	})
 	g.Go(func() error {
-		out, err := c.CloudTrail.GetTrailStatus(gctx, &cloudtrail.GetTrailStatusInput{Name: aws.String(t.ARN)})
+		ts, err := rn.trailStatus(gctx, c, t.ARN)
 		if err != nil {
 			if Transient(err) {
-				return fmt.Errorf("get trail status %s: %w", t.ARN, err)
+				return err
 			}
 			rn.r.log.Warn("cannot read trail status", "trail", t.ARN, "error", err.Error())
+			statusErr = err
 			return nil
 		}
-		st.LatestDeliveryError = aws.ToString(out.LatestDeliveryError)
+		st.LatestDeliveryError = ts.deliveryError
+		st.Logging = aws.Bool(ts.logging)
 		return nil
 	})
 	g.Go(func() error {
@@ -110,6 +116,19 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		}
 		return nil
 	})
+	g.Go(func() error {
+		// Speculatively in the trail's Region, where the bucket most
+		// likely is; read again below if it is elsewhere.
+		var err error
+		bucketKey, err = rn.bucketKey(gctx, c, t.S3BucketName)
+		return err
+	})
+	if t.IsOrganizationTrail {
+		g.Go(func() error {
+			st.OrganizationID = rn.organizationID(gctx, account, region)
+			return nil
+		})
+	}
 	if t.KMSKeyID != "" {
 		g.Go(func() error {
 			kr, err := rn.readKey(gctx, account, region, t.KMSKeyID)
@@ -129,7 +148,10 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		return st, err
 	}
 
-	st.Key, st.KeyError = trailKey.Key, trailKey.Problem
+	st.Key, st.KeyError, st.KeyDenied = trailKey.Key, trailKey.Problem, trailKey.Denied
+	if statusErr != nil {
+		st.Unverified = append(st.Unverified, statusErr.Error())
+	}
 	switch {
 	case bucketErr == nil:
 		st.BucketRegion = bucketRegion
@@ -145,8 +167,21 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		// belongs to another account, and nothing is changed here.
 		rn.r.log.Info("cannot read the bucket location of another account's trail", "trail", t.ARN, "error", bucketErr.Error())
 	default:
-		return st, bucketErr
+		// Neither HeadBucket nor GetBucketLocation told the Region: the
+		// trail cannot be checked against it, and no key is chosen for it.
+		rn.r.log.Warn("cannot find the bucket's Region", "trail", t.ARN, "bucket", t.S3BucketName, "error", bucketErr.Error())
+		st.Unverified = append(st.Unverified, bucketErr.Error())
 	}
+	if st.BucketRegion != "" && st.BucketRegion != region {
+		c, err := rn.r.clients(ctx, account, st.BucketRegion)
+		if err != nil {
+			return st, err
+		}
+		if bucketKey, err = rn.bucketKeyIn(ctx, c, st.BucketRegion, t.S3BucketName); err != nil {
+			return st, err
+		}
+	}
+	st.BucketKey = bucketKey
 
 	if t.KMSKeyID == "" && st.BucketRegion == region {
 		if specErr != nil {
@@ -163,29 +198,6 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 		st.Baseline, st.BaselineError = b.Key, b.Problem
 	}
 	return st, nil
-}
-
-// bucketRegion returns the Region of bucket (GetBucketLocation: an empty
-// constraint is us-east-1, "EU" is eu-west-1).
-func (rn *run) bucketRegion(ctx context.Context, c *Clients, bucket string) (string, error) {
-	if bucket == "" {
-		return "", errors.New("trail has no S3 bucket")
-	}
-	v, err := rn.buckets.do(ctx, bucket, func() (string, error) {
-		out, err := c.S3.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(bucket)})
-		if err != nil {
-			return "", fmt.Errorf("get bucket location s3://%s: %w", bucket, err)
-		}
-		switch loc := string(out.LocationConstraint); loc {
-		case "":
-			return "us-east-1", nil
-		case "EU":
-			return "eu-west-1", nil
-		default:
-			return loc, nil
-		}
-	})
-	return v, err
 }
 
 // baseline returns trailguard's baseline key for region: the explicit
@@ -235,7 +247,7 @@ func (rn *run) readKey(ctx context.Context, account, region, ref string) (keyRea
 			if Transient(err) {
 				return "", fmt.Errorf("describe key %s in %s: %w", ref, region, err)
 			}
-			return "", &keyProblem{notFound: isNotFound(err), err: fmt.Errorf("describe key %s in %s: %w", ref, region, err)}
+			return "", &keyProblem{notFound: isNotFound(err), denied: isAccessDenied(err), err: fmt.Errorf("describe key %s in %s: %w", ref, region, err)}
 		}
 		meta := out.KeyMetadata
 		keyARN := aws.ToString(meta.Arn)
@@ -247,7 +259,7 @@ func (rn *run) readKey(ctx context.Context, account, region, ref string) (keyRea
 	})
 	var kp *keyProblem
 	if errors.As(err, &kp) {
-		return keyRead{Problem: kp.err.Error(), NotFound: kp.notFound}, nil
+		return keyRead{Problem: kp.err.Error(), NotFound: kp.notFound, Denied: kp.denied}, nil
 	}
 	if err != nil {
 		return keyRead{}, err
@@ -258,6 +270,7 @@ func (rn *run) readKey(ctx context.Context, account, region, ref string) (keyRea
 // keyProblem is a terminal DescribeKey failure kept in the ref cache.
 type keyProblem struct {
 	notFound bool
+	denied   bool
 	err      error
 }
 
@@ -286,9 +299,10 @@ func (rn *run) fetchKey(ctx context.Context, account, keyAccount, region, keyARN
 // fetchKeyWith reads key keyARN with clients c.
 func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta *kmstypes.KeyMetadata) (keyRead, error) {
 	var (
-		policy   string
-		rotation bool
-		descErr  error
+		policy          string
+		rotation        bool
+		rotationUnknown bool
+		descErr         error
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	if meta == nil {
@@ -329,6 +343,7 @@ func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta
 				return fmt.Errorf("get key rotation status %s: %w", keyARN, err)
 			}
 			rn.r.log.Debug("cannot read key rotation status", "key", keyARN, "error", err.Error())
+			rotationUnknown = true
 			return nil
 		}
 		rotation = out.KeyRotationEnabled
@@ -338,11 +353,11 @@ func (rn *run) fetchKeyWith(ctx context.Context, c *Clients, keyARN string, meta
 		return keyRead{}, err
 	}
 	if descErr != nil {
-		return keyRead{Problem: descErr.Error(), NotFound: isNotFound(descErr)}, nil
+		return keyRead{Problem: descErr.Error(), NotFound: isNotFound(descErr), Denied: isAccessDenied(descErr)}, nil
 	}
 	k := toKey(meta)
 	k.Policy = policy
-	k.RotationEnabled = rotation
+	k.RotationEnabled, k.RotationUnknown = rotation, rotationUnknown
 	return keyRead{Key: &k}, nil
 }
 

@@ -37,6 +37,10 @@ type Reconciler struct {
 	own      string
 	retryer  func() aws.Retryer
 	progress func(done, total int)
+	// sleep and propagation: waits before retrying an UpdateTrail after
+	// this run's own key-policy write (propagation.go).
+	sleep       Sleeper
+	propagation []time.Duration
 }
 
 // Option configures a Reconciler.
@@ -82,6 +86,9 @@ func New(base aws.Config, cfg config.Config, opts ...Option) *Reconciler {
 		margin:  DefaultDeadlineMargin,
 		region:  base.Region,
 		retryer: NewRetryer(DefaultRetryMaxAttempts, DefaultRetryMaxBackoff),
+		sleep:   sleepCtx,
+
+		propagation: DefaultPropagationBackoff,
 	}
 	for _, o := range opts {
 		o(r)

@@ -69,6 +69,9 @@ type Report struct {
 	// Errors are terminal errors not tied to one trail (a key that cannot
 	// be described, Regions or accounts that cannot be listed).
 	Errors []string `json:"errors,omitempty"`
+	// Alerts are problems not tied to one trail: an account and Region
+	// where no trail is logging, so trailguard receives no events there.
+	Alerts []string `json:"alerts,omitempty"`
 }
 
 // MarshalJSON writes nil lists as [] so the shape is always the same.
@@ -131,7 +134,7 @@ func (r Report) Changed() bool {
 // Alerting reports whether any result needs a human, or the run had an
 // error not tied to a trail.
 func (r Report) Alerting() bool {
-	if len(r.Errors) > 0 {
+	if len(r.Errors) > 0 || len(r.Alerts) > 0 {
 		return true
 	}
 	for _, res := range r.Results {

@@ -28,7 +28,13 @@ type run struct {
 	refs      memo[string]  // account|region|alias-or-id -> key ARN
 	baselines memo[keyRead] // account|region
 	buckets   memo[string]  // bucket -> Region
-	regionsOf memo[[]string]
+	// bucketKeys: Region|bucket -> S3 Bucket Key setting; statuses: trail
+	// ARN -> GetTrailStatus; orgIDs: account -> organization id.
+	bucketKeys memo[compliance.BucketKey]
+	statuses   memo[trailStatus]
+	orgIDs     memo[string]
+	trailLists memo[[]compliance.Trail] // account|region -> DescribeTrails
+	regionsOf  memo[[]string]
 	// sem bounds concurrent discovery calls across accounts and Regions.
 	sem chan struct{}
 
@@ -39,6 +45,8 @@ type run struct {
 	// amended are the before and after of the write in progress when its
 	// last re-read differed from the recorded ones (amendChange).
 	amended *[2]string
+	// wrote: keys whose policy this run wrote (propagation.go).
+	wrote map[string]bool
 }
 
 func (r *Reconciler) newRun() *run {
@@ -69,7 +77,11 @@ func (r *Reconciler) ReconcileTrail(ctx context.Context, account, region, trail 
 	defer cancel()
 	rn := r.newRun()
 	res, err := rn.trailByName(bctx, account, region, trail)
-	rep := Report{Results: []Result{res}, Errors: rn.errors}
+	rep := Report{Results: []Result{res}}
+	if err == nil {
+		rep.Alerts, err = rn.blindAfter(bctx, res)
+	}
+	rep.Errors = rn.errors
 	r.finish(ctx, rep)
 	return rep, err
 }
@@ -409,6 +421,13 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 	slices.SortFunc(rep.Results, func(a, b Result) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Trail, b.Trail))
 	})
+	for _, acct := range accounts {
+		alerts, err := rn.blindRegions(ctx, acct)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rep.Alerts = append(rep.Alerts, alerts...)
+	}
 	return rep, errors.Join(errs...)
 }
 
@@ -432,6 +451,9 @@ func (r *Reconciler) finish(ctx context.Context, rep Report) {
 		}
 		r.log.Log(ctx, level, "trail reconciled", "trail", res.Trail, "account", res.Account, "region", res.Region,
 			"findings", strings.Join(rules, ","), "actions", acts, "alerts", res.Alerts, "error", res.Error)
+	}
+	for _, a := range rep.Alerts {
+		r.log.Warn("alert", "alert", a)
 	}
 	r.notify(ctx, rep)
 }

@@ -78,7 +78,7 @@ func (r *Reconciler) Undo(ctx context.Context, id string) (state.Change, error) 
 	case plan.UpdateTrail:
 		undone, err = rn.undoUpdateTrail(ctx, c)
 	default:
-		return refuse("%s is not undone by trailguard: it never disables a key, schedules its deletion or turns rotation off; do that yourself if you mean it", c.Action)
+		return refuse("%s is not undone by trailguard: it never disables a key, schedules its deletion, turns rotation off or stops a trail logging; do that yourself if you mean it", c.Action)
 	}
 	if err != nil {
 		return c, err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -61,9 +62,12 @@ func TestLostCallTakesEffect(t *testing.T) {
 	var served sync.Map
 	var afters []Call
 	var mu sync.Mutex
+	// The proxy runs After once the dropped connection is closed, which the
+	// client may notice first: wait for it instead of racing it.
+	afterDone := make(chan struct{}, 1)
 	p, err := Start(countingBackend(t, &served).URL, Options{
 		Rules: []Rule{{Operation: "DescribeKey", Rate: 1, Faults: []Fault{Lost}}},
-		After: func(c Call) { mu.Lock(); afters = append(afters, c); mu.Unlock() },
+		After: func(c Call) { mu.Lock(); afters = append(afters, c); mu.Unlock(); afterDone <- struct{}{} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +79,11 @@ func TestLostCallTakesEffect(t *testing.T) {
 	}
 	if got := servedCount(&served, "DescribeKey"); got != 1 {
 		t.Fatalf("target served %d DescribeKey calls, want 1 (a lost call takes effect)", got)
+	}
+	select {
+	case <-afterDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("After was never called for the lost call")
 	}
 	mu.Lock()
 	defer mu.Unlock()

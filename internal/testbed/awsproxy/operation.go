@@ -41,6 +41,10 @@ func s3Operation(r *http.Request) string {
 		return "s3:GetBucketLocation"
 	case q.Has("policy"):
 		return "s3:" + r.Method + "BucketPolicy"
+	case q.Has("encryption") && r.Method == http.MethodGet:
+		return "s3:GetBucketEncryption"
+	case q.Has("encryption"):
+		return "s3:" + r.Method + "BucketEncryption"
 	}
 	path := strings.Trim(r.URL.Path, "/")
 	switch {

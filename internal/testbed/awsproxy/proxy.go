@@ -78,6 +78,25 @@ type Options struct {
 	// run on the request's goroutine and must be safe for concurrent use.
 	Before func(Call)
 	After  func(Call)
+	// Respond, when set, may answer a call itself instead of forwarding
+	// it: a non-nil Answer is written as the call's response (after any
+	// injected fault, which wins). Tests use it to reproduce documented AWS
+	// behaviour the target (moto) lacks; each such answer must cite the
+	// AWS documentation it follows. It must be safe for concurrent use.
+	Respond func(Call) *Answer
+}
+
+// Answer is a response the proxy writes in place of the target's.
+type Answer struct {
+	// Status is the HTTP status (default 200, or 400 with a Code).
+	Status int
+	// Header is added to the response (S3's x-amz-bucket-region, say).
+	Header http.Header
+	// Code and Message make it an error answer in the request protocol's
+	// error shape; a HEAD answer gets no body, as S3 sends none.
+	Code, Message string
+	// Body is the body of a success answer.
+	Body string
 }
 
 // Proxy is a running loopback proxy.
@@ -181,6 +200,12 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 			p.forwarded(op, call.Status)
 			drop(w, r)
 			return
+		}
+		if p.opts.Respond != nil {
+			if ans := p.opts.Respond(call); ans != nil {
+				p.answer(w, r, ans)
+				return
+			}
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
@@ -415,4 +440,33 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg st
 	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>injected</RequestId></ErrorResponse>`, code, msg)
+}
+
+// answer writes ans as the response to r.
+func (p *Proxy) answer(w http.ResponseWriter, r *http.Request, ans *Answer) {
+	p.mu.Lock()
+	p.faults[Operation(r)+":answered"]++
+	p.mu.Unlock()
+	for k, vs := range ans.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	status := ans.Status
+	switch {
+	case status == 0 && ans.Code != "":
+		status = http.StatusBadRequest
+	case status == 0:
+		status = http.StatusOK
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	if ans.Code != "" {
+		writeError(w, r, status, ans.Code, ans.Message)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, ans.Body)
 }

@@ -61,7 +61,7 @@ const (
 
 // writeOps are the calls that change AWS state.
 var writeOps = []string{"PutKeyPolicy", "UpdateTrail", "EnableKey", "CancelKeyDeletion", "EnableKeyRotation",
-	"CreateTrail", "DisableKey", "ScheduleKeyDeletion", "DeleteTrail", "CreateKey"}
+	"CreateTrail", "DisableKey", "ScheduleKeyDeletion", "DeleteTrail", "CreateKey", "StartLogging", "StopLogging"}
 
 // basePolicy is moto's root statement plus the foreign statement.
 func basePolicy() string {
@@ -572,6 +572,8 @@ func (h *harness) trail(name, bucket, keyARN string) (string, stacksim.APICall) 
 		req["kmsKeyId"] = keyARN
 	}
 	out, err := cloudtrail.NewFromConfig(h.direct).CreateTrail(h.ctx, in)
+	h.must(err)
+	_, err = cloudtrail.NewFromConfig(h.direct).StartLogging(h.ctx, &cloudtrail.StartLoggingInput{Name: in.Name})
 	h.must(err)
 	arn := aws.ToString(out.TrailARN)
 	return arn, stacksim.APICall{Source: stacksim.SourceCloudTrail, EventName: "CreateTrail", Account: account, Region: region, Caller: human,

@@ -40,6 +40,17 @@ var emulatorOnly = map[string]string{
 	"foreign-key-arn.json": "moto resolves another account's key ARN to this account's key with the same id",
 }
 
+// trailEventsSince11 are corpus files that issue 11 made well-formed trail
+// events (StopLogging and DeleteTrail blind trailguard's rules, so they
+// are handled): the trail-remediator reconciles the trail they name, which
+// fixes the drifted victim like any trail event would. They stay in the
+// corpus for the key-remediator, which must ignore them.
+var trailEventsSince11 = map[string]string{
+	"event-name-deletetrail.json": "DeleteTrail is a trail event: the named trail is re-read and fixed",
+	"event-name-stoplogging.json": "StopLogging is a trail event: the named trail is re-read and fixed",
+	"duplicate-event-name.json":   "the last duplicate eventName, DeleteTrail, wins: a trail event",
+}
+
 var (
 	hostileEvents   = filepath.Join("..", "..", "..", "pkg", "event", "testdata", "hostile")
 	hostilePolicies = filepath.Join("..", "..", "..", "pkg", "policy", "testdata", "hostile")
@@ -181,6 +192,11 @@ func TestHostileEventsMakeNoWrite(t *testing.T) {
 						t.Logf("%s via %s: error (Lambda would retry): %v", name, fn, err)
 					}
 					if w := diff(before, h.writeCount()); len(w) > 0 {
+						if why, ok := trailEventsSince11[name]; ok && fn == trailFn {
+							t.Logf("%s via %s: writes %v expected: %s", name, fn, w, why)
+							reset()
+							continue
+						}
 						if why, ok := emulatorOnly[name]; ok {
 							t.Logf("%s via %s: writes %v allowed: emulator artifact: %s", name, fn, w, why)
 							reset()
