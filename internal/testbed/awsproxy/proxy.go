@@ -38,6 +38,9 @@ type Call struct {
 	// Region and Service are the Region and service name ("kms") the
 	// request was signed for ("" when unsigned).
 	Region, Service string
+	// Method and Path are the request's HTTP method and URL path (REST
+	// protocols such as Security Hub's name operations by them).
+	Method, Path string
 	// Header is the request's header (a copy).
 	Header http.Header
 	// Body is the request body.
@@ -78,6 +81,11 @@ type Options struct {
 	// run on the request's goroutine and must be safe for concurrent use.
 	Before func(Call)
 	After  func(Call)
+	// Answer, when set, may answer a call itself instead of forwarding
+	// it (an operation the target does not implement, answered as AWS
+	// documents it): handled true writes status and body (JSON) back.
+	// It runs after Before and after any injected fault.
+	Answer func(Call) (status int, body []byte, handled bool)
 }
 
 // Proxy is a running loopback proxy.
@@ -147,7 +155,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		fault := p.record(op)
 		defer p.done()
 		region, service := SigningScope(r)
-		call := Call{Operation: op, Region: region, Service: service, Header: r.Header.Clone(), Body: body, Fault: fault}
+		call := Call{Operation: op, Region: region, Service: service, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Fault: fault}
 		if p.opts.Before != nil {
 			p.opts.Before(call)
 		}
@@ -181,6 +189,15 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 			p.forwarded(op, call.Status)
 			drop(w, r)
 			return
+		}
+		if p.opts.Answer != nil {
+			if status, out, ok := p.opts.Answer(call); ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_, _ = w.Write(out)
+				call.Status = status
+				return
+			}
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
