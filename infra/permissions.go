@@ -39,6 +39,12 @@ var actionScopes = map[string]scope{
 	"s3:GetBucketLocation":       scopeBuckets,
 	"sns:Publish":                scopeTopic,
 	"sts:AssumeRole":             scopeMemberRoles,
+	// Security Hub findings (pkg/securityhub): imported and read in the
+	// account the finding is about.
+	"securityhub:BatchImportFindings": scopeAny,
+	"securityhub:BatchUpdateFindings": scopeAny,
+	"securityhub:DescribeHub":         scopeAny,
+	"securityhub:GetFindings":         scopeAny,
 }
 
 // scopeSids names each statement of the remediation policy.

@@ -24,6 +24,7 @@ const (
 	EnvRegions         = "TRAILGUARD_REGIONS"
 	EnvConcurrency     = "TRAILGUARD_CONCURRENCY"
 	EnvMaxAttempts     = "TRAILGUARD_MAX_ATTEMPTS"
+	EnvSecurityHub     = "TRAILGUARD_SECURITY_HUB"
 )
 
 // Defaults.
@@ -76,6 +77,9 @@ type Config struct {
 	// MaxAttempts is the number of remediation attempts per resource per
 	// hour before trailguard stops and alerts.
 	MaxAttempts int
+	// SecurityHubOff stops findings going to Security Hub; by default
+	// they are imported wherever Security Hub is enabled.
+	SecurityHubOff bool
 }
 
 // Default returns the configuration used when no variable is set.
@@ -164,6 +168,16 @@ func Load(getenv func(string) string) (Config, error) {
 			c.RequireRotation = false
 		default:
 			l.fail(EnvRequireRotation, v, `"true" or "false"`)
+		}
+	}
+	if v, ok := l.get(EnvSecurityHub); ok {
+		switch strings.ToLower(v) {
+		case "auto":
+			c.SecurityHubOff = false
+		case "off":
+			c.SecurityHubOff = true
+		default:
+			l.fail(EnvSecurityHub, v, `"auto" or "off"`)
 		}
 	}
 	if v, ok := l.get(EnvRegions); ok {

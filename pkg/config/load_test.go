@@ -53,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 var allVars = []string{EnvMode, EnvKeyAlias, EnvKeys, EnvReaders, EnvExemptTag, EnvRoleName, EnvTopicARN,
-	EnvDisabledKey, EnvRequireRotation, EnvRegions, EnvConcurrency, EnvMaxAttempts}
+	EnvDisabledKey, EnvRequireRotation, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvSecurityHub}
 
 func TestLoadValid(t *testing.T) {
 	tests := []struct {
@@ -104,6 +104,9 @@ func TestLoadValid(t *testing.T) {
 		{EnvRequireRotation, "true", func(t *testing.T, c Config) { eq(t, c.RequireRotation, true) }},
 		{EnvRequireRotation, "TRUE", func(t *testing.T, c Config) { eq(t, c.RequireRotation, true) }},
 		{EnvRequireRotation, "false", func(t *testing.T, c Config) { eq(t, c.RequireRotation, false) }},
+		{EnvSecurityHub, "off", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
+		{EnvSecurityHub, " OFF ", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
+		{EnvSecurityHub, "auto", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, false) }},
 		{EnvRegions, "us-east-1, eu-west-1,,us-gov-west-1,cn-north-1,us-isob-east-1,eusc-de-east-1,us-east-1", func(t *testing.T, c Config) {
 			eqDiff(t, c.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"})
 		}},
@@ -167,6 +170,7 @@ func TestLoadInvalid(t *testing.T) {
 		{EnvDisabledKey, "delete", `"enable", "switch" or "report"`},
 		{EnvRequireRotation, "yes", `"true" or "false"`},
 		{EnvRequireRotation, "1", `"true" or "false"`},
+		{EnvSecurityHub, "false", `"auto" or "off"`},
 		{EnvRegions, "us-east-1,everywhere", "a Region name"},
 		{EnvRegions, "US-EAST-1", "a Region name"},
 		{EnvConcurrency, "0", "an integer from 1 to 64"},

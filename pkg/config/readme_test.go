@@ -19,7 +19,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		EnvMode: string(d.Mode), EnvKeyAlias: d.KeyAlias, EnvExemptTag: d.ExemptTag,
 		EnvKeys: "empty", EnvReaders: "empty", EnvRoleName: "empty", EnvTopicARN: "empty",
 		EnvDisabledKey: "enable", EnvRequireRotation: "false", EnvRegions: "every enabled Region",
-		EnvConcurrency: "8", EnvMaxAttempts: "5",
+		EnvConcurrency: "8", EnvMaxAttempts: "5", EnvSecurityHub: "auto",
 	}
 	for name, def := range defaults {
 		var row string

@@ -35,6 +35,6 @@ func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 		log.Error("cannot load the AWS SDK configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	r := reconcile.New(awsCfg, cfg, reconcile.WithLogger(log))
+	r := reconcile.New(awsCfg, cfg, reconcile.WithLogger(log), reconcile.WithSecurityHub())
 	lambda.Start(build(r, log))
 }

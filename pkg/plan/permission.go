@@ -40,6 +40,11 @@ func ReadPermissions() []string {
 		"s3:GetBucketLocation",
 		"ec2:DescribeRegions",
 		"sns:Publish",
+		// The report step's Security Hub findings (pkg/securityhub).
+		"securityhub:BatchImportFindings",
+		"securityhub:BatchUpdateFindings",
+		"securityhub:DescribeHub",
+		"securityhub:GetFindings",
 	}
 }
 

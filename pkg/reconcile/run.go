@@ -157,7 +157,7 @@ func (rn *run) failed(res Result, err error) (Result, error) {
 // reconcile observes, evaluates, plans and fixes trail t in its home
 // Region.
 func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail) (Result, error) {
-	res := Result{Trail: t.ARN, Account: account, Region: t.HomeRegion}
+	res := Result{Trail: t.ARN, Account: account, Region: t.HomeRegion, KMSKeyARN: t.KMSKeyID}
 	st, err := rn.observe(ctx, account, t)
 	if err != nil {
 		return rn.failed(res, err)
@@ -176,6 +176,7 @@ func (rn *run) reconcile(ctx context.Context, account string, t compliance.Trail
 	}
 	actions, alerts, err := rn.execute(ctx, st, p)
 	res.Actions = actions
+	res.KMSKeyARN = keyAfter(res.KMSKeyARN, actions)
 	res.Alerts = append(res.Alerts, alerts...)
 	if res.Error == "" {
 		var failures []string
@@ -385,4 +386,5 @@ func (r *Reconciler) finish(ctx context.Context, rep Report) {
 			"findings", strings.Join(rules, ","), "actions", acts, "alerts", res.Alerts, "error", res.Error)
 	}
 	r.notify(ctx, rep)
+	r.publish(ctx, rep)
 }
