@@ -86,7 +86,14 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	h, err := startHub(srv.Endpoint)
+	if err != nil {
+		return err
+	}
+	defer h.proxy.Close()
+	base.BaseEndpoint = aws.String(h.proxy.URL)
 	d := newDemo(p, base, handlerLogger(w, opts))
+	d.hub = h
 	return d.run(ctx)
 }
 
@@ -112,6 +119,8 @@ type demo struct {
 	check router
 	cfg   config.Config
 	fns   map[string]function
+	// hub is Security Hub behind the loopback proxy (nil: not shown).
+	hub *hub
 
 	scenarios []*scenario
 	baseline  map[string]string // Region -> baseline key ARN
@@ -165,11 +174,13 @@ func (d *demo) run(ctx context.Context) error {
 		fn   func(context.Context) error
 	}{
 		{"routing", d.setupRouting},
+		{"security hub", d.enableSecurityHub},
 		{"setup", d.setup},
 		{"drift", d.drift},
 		{"events", d.deliverAll},
 		{"after", d.showAfter},
 		{"policy drift", d.policyDrift},
+		{"security hub findings", d.showSecurityHub},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {

@@ -56,10 +56,12 @@ func decodeReport(report any) ([]result, error) {
 // handlers of trail-remediator and key-remediator over one reconciler, as
 // functions/*/main.go builds them at cold start.
 func newFunctions(base aws.Config, c config.Config, log *slog.Logger) map[string]function {
-	r := reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account))
+	r := reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account), reconcile.WithSecurityHub())
 	trail := handler.TrailHandler{Reconciler: r, Logger: log}
 	key := handler.KeyHandler{Reconciler: r, Logger: log}
+	sweep := handler.SweepHandler{Reconciler: r, Logger: log}
 	return map[string]function{
+		sweepFunction: func(ctx context.Context, raw json.RawMessage) (any, error) { return sweep.Handle(ctx, raw) },
 		trailFunction: func(ctx context.Context, raw json.RawMessage) (any, error) { return trail.Handle(ctx, raw) },
 		keyFunction:   func(ctx context.Context, raw json.RawMessage) (any, error) { return key.Handle(ctx, raw) },
 	}
