@@ -91,6 +91,7 @@ func TestEnvironmentVariables(t *testing.T) {
 	want := map[string]string{
 		"TRAILGUARD_MODE": "report", "TRAILGUARD_KEY_ALIAS": "alias/k", "TRAILGUARD_READERS": "a,b",
 		"TRAILGUARD_EXEMPT_TAG": "x", "TRAILGUARD_TOPIC_ARN": "topic", "TRAILGUARD_REGIONS": "r1",
+		"TRAILGUARD_SECURITY_HUB": "auto",
 	}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("Environment = %v, want %v", env, want)

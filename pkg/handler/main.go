@@ -20,8 +20,9 @@ type HandleFunc func(ctx context.Context, raw json.RawMessage) (reconcile.Report
 // Main is a function's whole main: at cold start it reads the TRAILGUARD_*
 // configuration once (a bad value logs a clear message and exits 1), loads
 // the AWS SDK configuration (honouring AWS_REGION and AWS_ENDPOINT_URL),
-// builds one Reconciler, and serves the handler that build returns, with
-// JSON logs on stdout.
+// builds one Reconciler (importing findings into Security Hub unless
+// TRAILGUARD_SECURITY_HUB=off), and serves the handler that build returns,
+// with JSON logs and EMF metric lines (Measure) on stdout.
 func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	slog.SetDefault(log)
@@ -36,5 +37,6 @@ func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 		os.Exit(1)
 	}
 	r := reconcile.New(awsCfg, cfg, reconcile.WithLogger(log), reconcile.WithSecurityHub())
-	lambda.Start(build(r, log))
+	// CloudWatch metrics go to stdout as EMF lines, beside the JSON logs.
+	lambda.Start(Measure(os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), os.Stdout, log, build(r, log)))
 }
