@@ -22,6 +22,7 @@ const (
 	scopeBuckets                  // S3 buckets (GetBucketLocation)
 	scopeTopic                    // the notices topic
 	scopeMemberRoles              // the remediation role in member accounts
+	scopeSecurityHub              // Security Hub's hub and default product of the account the policy lives in
 	scopeAny                      // actions that support no resource-level permission
 )
 
@@ -41,10 +42,10 @@ var actionScopes = map[string]scope{
 	"sts:AssumeRole":             scopeMemberRoles,
 	// Security Hub findings (pkg/securityhub): imported and read in the
 	// account the finding is about.
-	"securityhub:BatchImportFindings": scopeAny,
-	"securityhub:BatchUpdateFindings": scopeAny,
-	"securityhub:DescribeHub":         scopeAny,
-	"securityhub:GetFindings":         scopeAny,
+	"securityhub:BatchImportFindings": scopeSecurityHub,
+	"securityhub:BatchUpdateFindings": scopeSecurityHub,
+	"securityhub:DescribeHub":         scopeSecurityHub,
+	"securityhub:GetFindings":         scopeSecurityHub,
 }
 
 // scopeSids names each statement of the remediation policy.
@@ -55,6 +56,7 @@ var scopeSids = map[scope]string{
 	scopeBuckets:     "TrailguardBucketLocation",
 	scopeTopic:       "TrailguardNotices",
 	scopeMemberRoles: "TrailguardMemberRoles",
+	scopeSecurityHub: "TrailguardSecurityHub",
 	scopeAny:         "TrailguardUnscopedReads",
 }
 
@@ -135,6 +137,8 @@ func remediationStatements(actions []string, t policyTargets) ([]awsiam.PolicySt
 				return nil, fmt.Errorf("IAM action %s needs the member role name", acts[0])
 			}
 			res = memberRoleARNPattern(t.roleName)
+		case scopeSecurityHub:
+			res = ownSecurityHubARN()
 		case scopeAny:
 			res = "*"
 		}
@@ -156,6 +160,13 @@ func ownKeysARN() string {
 // ownTrailsARN matches every trail of the stack's account in any Region.
 func ownTrailsARN() string {
 	return "arn:" + *awscdk.Aws_PARTITION() + ":cloudtrail:*:" + *awscdk.Aws_ACCOUNT_ID() + ":trail/*"
+}
+
+// ownSecurityHubARN matches the Security Hub resources of the stack's
+// account in any Region: its hub (hub/default) and its default product
+// (product/<account>/default), under which findings are imported.
+func ownSecurityHubARN() string {
+	return "arn:" + *awscdk.Aws_PARTITION() + ":securityhub:*:" + *awscdk.Aws_ACCOUNT_ID() + ":*"
 }
 
 // memberRoleARNPattern matches the remediation role in every account.

@@ -111,6 +111,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		env[k] = jsii.String(v)
 	}
 	alarmAction := awscloudwatchactions.NewSnsAction(tg.Topic)
+	var alarms []awscloudwatch.IAlarm
 	for _, name := range FunctionNames {
 		fn, role := newFunction(stack, cfg, name, props.AssetDir, env, tg.DLQ, tg.Remediation)
 		tg.Functions[name] = fn
@@ -126,6 +127,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		alarm.AddAlarmAction(alarmAction)
+		alarms = append(alarms, alarm)
 	}
 	dlqAlarm := tg.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 		Period:    awscdk.Duration_Minutes(jsii.Number(5)),
@@ -138,6 +140,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	dlqAlarm.AddAlarmAction(alarmAction)
+	newDashboard(stack, tg.Functions, append(alarms, dlqAlarm))
 
 	// The functions publish to the encrypted topic: the key policy names
 	// their roles (same account, so no IAM kms: permission is needed).

@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/event"
+	"github.com/trailguard/trailguard/pkg/metrics"
 	"github.com/trailguard/trailguard/pkg/plan"
 )
 
@@ -320,6 +322,44 @@ func TestAlarms(t *testing.T) {
 	}
 }
 
+// TestDashboard: the stack has one CloudWatch dashboard with the alarms'
+// states and the functions' EMF metrics (pkg/metrics) by rule, action and
+// function.
+func TestDashboard(t *testing.T) {
+	s := synth(t, nil)
+	_, d := only(t, s.json, "AWS::CloudWatch::Dashboard")
+	body, err := json.Marshal(props(d)["DashboardBody"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(body)
+	for id := range resources(s.json, "AWS::CloudWatch::Alarm") {
+		if !strings.Contains(text, id) {
+			t.Errorf("dashboard does not show alarm %s", id)
+		}
+	}
+	var want []string
+	for _, r := range compliance.Catalogue() {
+		want = append(want, `"Rule","`+string(r.ID)+`"`)
+	}
+	for _, k := range plan.Kinds() {
+		want = append(want, `"Action","`+string(k)+`"`)
+	}
+	for _, m := range []string{metrics.Findings, metrics.Fixes, metrics.Failures, metrics.Duration, metrics.Trails} {
+		want = append(want, `["`+metrics.Namespace+`","`+m+`"`)
+	}
+	for name, fid := range functionIDs(t, s.json) {
+		if !strings.Contains(text, fid) {
+			t.Errorf("dashboard does not chart function %s (%s)", name, fid)
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("dashboard body lacks %s", w)
+		}
+	}
+}
+
 func TestNoticesTopic(t *testing.T) {
 	s := synth(t, nil)
 	topicID, topic := only(t, s.json, "AWS::SNS::Topic")
@@ -427,18 +467,22 @@ func TestIAMResourcesScoped(t *testing.T) {
 	topicID, _ := only(t, s.json, "AWS::SNS::Topic")
 	_, mp := only(t, s.json, "AWS::IAM::ManagedPolicy")
 	want := map[string]string{
-		"kms:PutKeyPolicy":           "arn:aws:kms:*:" + testAccount + ":key/*",
-		"kms:EnableKey":              "arn:aws:kms:*:" + testAccount + ":key/*",
-		"kms:CancelKeyDeletion":      "arn:aws:kms:*:" + testAccount + ":key/*",
-		"kms:EnableKeyRotation":      "arn:aws:kms:*:" + testAccount + ":key/*",
-		"kms:GetKeyPolicy":           "arn:aws:kms:*:" + testAccount + ":key/*",
-		"cloudtrail:UpdateTrail":     "arn:aws:cloudtrail:*:" + testAccount + ":trail/*",
-		"sns:Publish":                "${" + topicID + "}",
-		"sts:AssumeRole":             "arn:aws:iam::*:role/" + DefaultRoleName,
-		"s3:GetBucketLocation":       "arn:aws:s3:::*",
-		"cloudtrail:DescribeTrails":  "*",
-		"ec2:DescribeRegions":        "*",
-		"organizations:ListAccounts": "*",
+		"kms:PutKeyPolicy":                "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:EnableKey":                   "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:CancelKeyDeletion":           "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:EnableKeyRotation":           "arn:aws:kms:*:" + testAccount + ":key/*",
+		"kms:GetKeyPolicy":                "arn:aws:kms:*:" + testAccount + ":key/*",
+		"cloudtrail:UpdateTrail":          "arn:aws:cloudtrail:*:" + testAccount + ":trail/*",
+		"sns:Publish":                     "${" + topicID + "}",
+		"sts:AssumeRole":                  "arn:aws:iam::*:role/" + DefaultRoleName,
+		"s3:GetBucketLocation":            "arn:aws:s3:::*",
+		"cloudtrail:DescribeTrails":       "*",
+		"ec2:DescribeRegions":             "*",
+		"organizations:ListAccounts":      "*",
+		"securityhub:BatchImportFindings": "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:BatchUpdateFindings": "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:DescribeHub":         "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:GetFindings":         "arn:aws:securityhub:*:" + testAccount + ":*",
 	}
 	got := map[string][]string{}
 	for _, st := range statements(t, props(mp)["PolicyDocument"]) {

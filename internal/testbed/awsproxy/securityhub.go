@@ -85,7 +85,7 @@ func SecurityHubBatchUpdate(target string) func(Call) (int, []byte, bool) {
 		}
 		type ident struct{ Id, ProductArn string }
 		type unprocessed struct {
-			FindingIdentifier      ident
+			FindingIdentifier       ident
 			ErrorCode, ErrorMessage string
 		}
 		var (
