@@ -18,6 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 		AssetDir:            DefaultAssetDir,
 		FunctionPrefix:      DefaultFunctionPrefix,
 		Mode:                "enforce",
+		SecurityHub:         "auto",
 		KeyAlias:            "alias/trailguard-cloudtrail",
 		ExemptTag:           "trailguard:exempt",
 		Schedule:            "rate(6 hours)",
