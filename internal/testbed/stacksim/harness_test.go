@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -111,6 +112,9 @@ type harnessOptions struct {
 	standardRetry bool
 	// noEvents turns off re-delivering trailguard's own writes.
 	noEvents bool
+	// securityHub enables Security Hub in moto and builds the functions
+	// as handler.Main does, importing findings there.
+	securityHub bool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -126,6 +130,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.proxy, err = awsproxy.Start(srv.Endpoint, awsproxy.Options{
 		Rules: o.faults, Seed: o.seed, TimeoutHold: 150 * time.Millisecond,
 		Before: h.before,
+		// moto 5.2.1 lacks BatchUpdateFindings: answered as documented.
+		Answer: awsproxy.SecurityHubBatchUpdate(srv.Endpoint),
 		After: func(c awsproxy.Call) {
 			h.after(c, !o.noEvents)
 		},
@@ -144,6 +150,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if attempts == 0 {
 		attempts = reconcile.DefaultRetryMaxAttempts
 	}
+	if o.securityHub {
+		if _, err := securityhub.NewFromConfig(direct).EnableSecurityHub(ctx, &securityhub.EnableSecurityHubInput{}); err != nil {
+			t.Fatalf("enable Security Hub: %v", err)
+		}
+	}
 	viaProxy := direct.Copy()
 	viaProxy.BaseEndpoint = aws.String(h.proxy.URL)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -160,7 +171,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 				return retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts, so.MaxBackoff = attempts, 20*time.Millisecond })
 			}
 		}
-		h.recs[fn] = reconcile.New(fnCfg, h.cfg, reconcile.WithLogger(log), reconcile.WithRetryer(rt))
+		opts := []reconcile.Option{reconcile.WithLogger(log), reconcile.WithRetryer(rt)}
+		if o.securityHub {
+			opts = append(opts, reconcile.WithSecurityHub())
+		}
+		h.recs[fn] = reconcile.New(fnCfg, h.cfg, opts...)
 	}
 	trail := handler.TrailHandler{Reconciler: h.recs[trailFn], Logger: log}
 	key := handler.KeyHandler{Reconciler: h.recs[keyFn], Logger: log}

@@ -41,8 +41,8 @@ var emulatorOnly = map[string]string{
 }
 
 var (
-	hostileEvents   = filepath.Join("..", "event", "testdata", "hostile")
-	hostilePolicies = filepath.Join("..", "policy", "testdata", "hostile")
+	hostileEvents   = filepath.Join("..", "..", "..", "pkg", "event", "testdata", "hostile")
+	hostilePolicies = filepath.Join("..", "..", "..", "pkg", "policy", "testdata", "hostile")
 )
 
 // handlers returns a fresh trail-remediator and key-remediator (a new warm

@@ -12,6 +12,7 @@ import (
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/plan"
 	"github.com/trailguard/trailguard/pkg/reconcile"
+	"github.com/trailguard/trailguard/pkg/securityhub"
 )
 
 // noPermission are calls that need no IAM permission.
@@ -45,7 +46,7 @@ func deployedActions() []string {
 // organizations:ListAccounts) exist only in organization mode and are not
 // exercised here.
 func TestDeployedPermissionsAreExactlyWhatTheCodeCalls(t *testing.T) {
-	h := newHarness(t, harnessOptions{cfg: func(c *config.Config) {
+	h := newHarness(t, harnessOptions{securityHub: true, cfg: func(c *config.Config) {
 		c.TopicARN = "arn:aws:sns:us-east-1:123456789012:" + topicName
 		c.RequireRotation = true
 		c.Regions = nil // the sweep lists the enabled Regions
@@ -105,6 +106,7 @@ func TestPermissionsMatchTheAPIInterfaces(t *testing.T) {
 		"ec2":           reflect.TypeOf((*reconcile.EC2API)(nil)).Elem(),
 		"sts":           reflect.TypeOf((*reconcile.STSAPI)(nil)).Elem(),
 		"organizations": reflect.TypeOf((*reconcile.OrganizationsAPI)(nil)).Elem(),
+		"securityhub":   reflect.TypeOf((*securityhub.API)(nil)).Elem(),
 	}
 	var callable []string
 	for svc, typ := range ifaces {
