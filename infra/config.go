@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -56,6 +57,9 @@ type Config struct {
 
 	// Mode is "enforce" or "report" (TRAILGUARD_MODE). Context "mode".
 	Mode string
+	// SecurityHub is "auto" (import findings wherever Security Hub is
+	// enabled) or "off" (TRAILGUARD_SECURITY_HUB). Context "securityHub".
+	SecurityHub string
 	// KeyAlias is the baseline key's alias (TRAILGUARD_KEY_ALIAS). Context
 	// "keyAlias".
 	KeyAlias string
@@ -131,6 +135,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 		AssetDir:              r.str("assetDir", DefaultAssetDir),
 		FunctionPrefix:        r.str("functionPrefix", DefaultFunctionPrefix),
 		Mode:                  r.str("mode", DefaultMode),
+		SecurityHub:           r.str("securityHub", "auto"),
 		KeyAlias:              r.str("keyAlias", DefaultKeyAlias),
 		Readers:               r.list("readers"),
 		ExemptTag:             r.str("exemptTag", DefaultExemptTag),
@@ -178,6 +183,7 @@ func (c Config) Validate() error {
 		{c.AssetDir != "", "assetDir", "a directory"},
 		{prefixRE.MatchString(c.FunctionPrefix), "functionPrefix", "at most 40 letters, digits, '-' or '_'"},
 		{c.Mode == "enforce" || c.Mode == "report", "mode", `"enforce" or "report"`},
+		{c.SecurityHub == "" || c.SecurityHub == "auto" || c.SecurityHub == "off", "securityHub", `"auto" or "off"`},
 		{aliasRE.MatchString(c.KeyAlias) && !strings.HasPrefix(c.KeyAlias, "alias/aws/"), "keyAlias", `"alias/<name>" (not alias/aws/...)`},
 		{all(c.Readers, readerRE.MatchString), "readers", "IAM principal ARNs"},
 		{tagKeyRE.MatchString(c.ExemptTag), "exemptTag", "a tag key"},
@@ -223,6 +229,9 @@ func (c Config) Environment(topicARN, table string) map[string]string {
 		"TRAILGUARD_EXEMPT_TAG": c.ExemptTag,
 		"TRAILGUARD_TOPIC_ARN":  topicARN,
 		"TRAILGUARD_REGIONS":    strings.Join(c.Regions, ","),
+		// Off by context; the functions import wherever Security Hub is
+		// enabled otherwise.
+		"TRAILGUARD_SECURITY_HUB": cmp.Or(c.SecurityHub, "auto"),
 	}
 	if c.Organization {
 		env["TRAILGUARD_ROLE_NAME"] = c.RoleName

@@ -18,6 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 		AssetDir:         DefaultAssetDir,
 		FunctionPrefix:   DefaultFunctionPrefix,
 		Mode:             "enforce",
+		SecurityHub:      "auto",
 		KeyAlias:         "alias/trailguard-cloudtrail",
 		ExemptTag:        "trailguard:exempt",
 		Schedule:         "rate(6 hours)",
@@ -100,6 +101,7 @@ func TestEnvironmentVariables(t *testing.T) {
 		"TRAILGUARD_TABLE": "table",
 		"TRAILGUARD_MODE":  "report", "TRAILGUARD_KEY_ALIAS": "alias/k", "TRAILGUARD_READERS": "a,b",
 		"TRAILGUARD_EXEMPT_TAG": "x", "TRAILGUARD_TOPIC_ARN": "topic", "TRAILGUARD_REGIONS": "r1",
+		"TRAILGUARD_SECURITY_HUB": "auto",
 	}
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("Environment = %v, want %v", env, want)

@@ -71,7 +71,7 @@ func newQueue(stack awscdk.Stack, id string, props awssqs.QueueProps) awssqs.Que
 
 // dlqAlarm raises an alarm on the notices topic as soon as a message waits
 // in the dead-letter queue.
-func dlqAlarm(stack awscdk.Stack, id string, dlq awssqs.Queue, description string, action awscloudwatch.IAlarmAction) {
+func dlqAlarm(stack awscdk.Stack, id string, dlq awssqs.Queue, description string, action awscloudwatch.IAlarmAction) awscloudwatch.Alarm {
 	alarm := dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 		Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 		Statistic: jsii.String("Maximum"),
@@ -83,6 +83,7 @@ func dlqAlarm(stack awscdk.Stack, id string, dlq awssqs.Queue, description strin
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
 	alarm.AddAlarmAction(action)
+	return alarm
 }
 
 // eventQueue is the queue between a function's EventBridge rules and the

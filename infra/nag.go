@@ -22,6 +22,7 @@ const (
 	nagOwnTrails       = "Resource::arn:<AWS::Partition>:cloudtrail:*:<AWS::AccountId>:trail/*"
 	nagTrails          = "Resource::arn:<AWS::Partition>:cloudtrail:*:*:trail/*"
 	nagBuckets         = "Resource::arn:<AWS::Partition>:s3:::*"
+	nagSecurityHub     = "Resource::arn:<AWS::Partition>:securityhub:*:<AWS::AccountId>:*"
 	nagMemberRolesHead = "Resource::arn:<AWS::Partition>:iam::*:role/"
 )
 
@@ -53,6 +54,11 @@ func remediationSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 			Id:        jsii.String("AwsSolutions-IAM5"),
 			Reason:    jsii.String("s3:GetBucketLocation and s3:GetEncryptionConfiguration on the trails' log buckets, which are chosen by trail owners and not known at deploy time; read-only."),
 			AppliesTo: &[]any{nagBuckets},
+		},
+		{
+			Id:        jsii.String("AwsSolutions-IAM5"),
+			Reason:    jsii.String("Security Hub findings are imported into and read from this account's hub and default product in every Region trails live in; limited to this account."),
+			AppliesTo: &[]any{nagSecurityHub},
 		},
 	}
 	if roleName != "" {

@@ -23,6 +23,7 @@ const (
 	scopeTopic                       // the notices topic
 	scopeMemberRoles                 // the remediation role in member accounts
 	scopeCloudTrailRole              // CloudTrail's service-linked role of the account (read by UpdateTrail on an organization trail)
+	scopeSecurityHub                 // Security Hub's hub and default product of the account the policy lives in
 	scopeAny                         // actions that support no resource-level permission
 )
 
@@ -49,6 +50,12 @@ var actionScopes = map[string]scope{
 	"iam:GetRole":    scopeCloudTrailRole,
 	"sns:Publish":    scopeTopic,
 	"sts:AssumeRole": scopeMemberRoles,
+	// Security Hub findings (pkg/securityhub): imported and read in the
+	// account the finding is about.
+	"securityhub:BatchImportFindings": scopeSecurityHub,
+	"securityhub:BatchUpdateFindings": scopeSecurityHub,
+	"securityhub:DescribeHub":         scopeSecurityHub,
+	"securityhub:GetFindings":         scopeSecurityHub,
 }
 
 // scopeSids names each statement of the remediation policy.
@@ -60,6 +67,7 @@ var scopeSids = map[scope]string{
 	scopeTopic:          "TrailguardNotices",
 	scopeMemberRoles:    "TrailguardMemberRoles",
 	scopeCloudTrailRole: "TrailguardCloudTrailRoleRead",
+	scopeSecurityHub:    "TrailguardSecurityHub",
 	scopeAny:            "TrailguardUnscopedReads",
 }
 
@@ -145,6 +153,8 @@ func remediationStatements(actions []string, t policyTargets) ([]awsiam.PolicySt
 			res = memberRoleARNPattern(t.roleName)
 		case scopeCloudTrailRole:
 			res = cloudTrailRoleARN()
+		case scopeSecurityHub:
+			res = ownSecurityHubARN()
 		case scopeAny:
 			res = "*"
 		}
@@ -174,6 +184,13 @@ func ownTrailsARN() string {
 // https://docs.aws.amazon.com/awscloudtrail/latest/userguide/using-service-linked-roles.html).
 func cloudTrailRoleARN() string {
 	return "arn:" + *awscdk.Aws_PARTITION() + ":iam::" + *awscdk.Aws_ACCOUNT_ID() + ":role/aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail"
+}
+
+// ownSecurityHubARN matches the Security Hub resources of the stack's
+// account in any Region: its hub (hub/default) and its default product
+// (product/<account>/default), under which findings are imported.
+func ownSecurityHubARN() string {
+	return "arn:" + *awscdk.Aws_PARTITION() + ":securityhub:*:" + *awscdk.Aws_ACCOUNT_ID() + ":*"
 }
 
 // memberRoleARNPattern matches the remediation role in every account.

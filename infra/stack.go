@@ -121,6 +121,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		env[k] = jsii.String(v)
 	}
 	alarmAction := awscloudwatchactions.NewSnsAction(tg.Topic)
+	var alarms []awscloudwatch.IAlarm
 	for _, name := range FunctionNames {
 		fn, role := newFunction(stack, cfg, name, props.AssetDir, env, tg.DLQ, tg.Remediation)
 		tg.Functions[name] = fn
@@ -141,8 +142,10 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
 		alarm.AddAlarmAction(alarmAction)
+		alarms = append(alarms, alarm)
 	}
-	dlqAlarm(stack, "DeadLetterQueueMessages", tg.DLQ, "trailguard events or invocations failed and are waiting in the dead-letter queue", alarmAction)
+	dlq := dlqAlarm(stack, "DeadLetterQueueMessages", tg.DLQ, "trailguard events or invocations failed and are waiting in the dead-letter queue", alarmAction)
+	newDashboard(stack, tg.Functions, append(alarms, dlq))
 
 	// The functions publish to the encrypted topic: the key policy names
 	// their roles (same account, so no IAM kms: permission is needed).

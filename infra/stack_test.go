@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/event"
+	"github.com/trailguard/trailguard/pkg/metrics"
 	"github.com/trailguard/trailguard/pkg/plan"
 	"github.com/trailguard/trailguard/pkg/state"
 )
@@ -108,13 +110,20 @@ func TestEnvironment(t *testing.T) {
 			name:      "defaults",
 			overrides: nil,
 			want: map[string]string{
-				"TRAILGUARD_MODE":       "enforce",
-				"TRAILGUARD_KEY_ALIAS":  "alias/trailguard-cloudtrail",
-				"TRAILGUARD_READERS":    "",
-				"TRAILGUARD_EXEMPT_TAG": "trailguard:exempt",
-				"TRAILGUARD_REGIONS":    "",
+				"TRAILGUARD_MODE":         "enforce",
+				"TRAILGUARD_KEY_ALIAS":    "alias/trailguard-cloudtrail",
+				"TRAILGUARD_READERS":      "",
+				"TRAILGUARD_EXEMPT_TAG":   "trailguard:exempt",
+				"TRAILGUARD_REGIONS":      "",
+				"TRAILGUARD_SECURITY_HUB": "auto",
 			},
 			noRole: true,
+		},
+		{
+			name:      "Security Hub off",
+			overrides: map[string]any{"securityHub": "off"},
+			want:      map[string]string{"TRAILGUARD_SECURITY_HUB": "off"},
+			noRole:    true,
 		},
 		{
 			name:      "report mode with readers and Regions",
@@ -361,6 +370,55 @@ func TestAlarms(t *testing.T) {
 	}
 }
 
+// TestDashboard: the stack has one CloudWatch dashboard with the alarms'
+// states and the functions' EMF metrics (pkg/metrics) by rule, action and
+// function.
+func TestDashboard(t *testing.T) {
+	s := synth(t, nil)
+	_, d := only(t, s.json, "AWS::CloudWatch::Dashboard")
+	body, err := json.Marshal(props(d)["DashboardBody"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(body)
+	// The body is an Fn::Join of the dashboard's JSON text around
+	// references; plain is that text without the references.
+	var plain strings.Builder
+	if join, ok := props(d)["DashboardBody"].(map[string]any)["Fn::Join"].([]any); ok && len(join) == 2 {
+		parts, _ := join[1].([]any)
+		for _, p := range parts {
+			if str, ok := p.(string); ok {
+				plain.WriteString(str)
+			}
+		}
+	}
+	for id := range resources(s.json, "AWS::CloudWatch::Alarm") {
+		if !strings.Contains(text, id) {
+			t.Errorf("dashboard does not show alarm %s", id)
+		}
+	}
+	var want []string
+	for _, r := range compliance.Catalogue() {
+		want = append(want, `"Rule","`+string(r.ID)+`"`)
+	}
+	for _, k := range plan.Kinds() {
+		want = append(want, `"Action","`+string(k)+`"`)
+	}
+	for _, m := range []string{metrics.Findings, metrics.Fixes, metrics.Failures, metrics.Duration, metrics.Trails} {
+		want = append(want, `["`+metrics.Namespace+`","`+m+`"`)
+	}
+	for name, fid := range functionIDs(t, s.json) {
+		if !strings.Contains(text, fid) {
+			t.Errorf("dashboard does not chart function %s (%s)", name, fid)
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(plain.String(), w) {
+			t.Errorf("dashboard body lacks %s", w)
+		}
+	}
+}
+
 func TestNoticesTopic(t *testing.T) {
 	s := synth(t, nil)
 	topicID, topic := only(t, s.json, "AWS::SNS::Topic")
@@ -509,6 +567,11 @@ func TestIAMResourcesScoped(t *testing.T) {
 		"organizations:DescribeOrganization":                "*",
 		"organizations:ListAWSServiceAccessForOrganization": "*",
 		"iam:GetRole": "arn:aws:iam::" + testAccount + ":role/aws-service-role/cloudtrail.amazonaws.com/AWSServiceRoleForCloudTrail",
+		// Issue 14.
+		"securityhub:BatchImportFindings": "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:BatchUpdateFindings": "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:DescribeHub":         "arn:aws:securityhub:*:" + testAccount + ":*",
+		"securityhub:GetFindings":         "arn:aws:securityhub:*:" + testAccount + ":*",
 	}
 	for _, a := range state.Permissions {
 		want[a] = "${" + logicalID(s, s.tg.Table) + ".Arn}"

@@ -86,7 +86,14 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	h, err := startHub(srv.Endpoint)
+	if err != nil {
+		return err
+	}
+	defer h.proxy.Close()
+	base.BaseEndpoint = aws.String(h.proxy.URL)
 	d := newDemo(p, base, handlerLogger(w, opts))
+	d.hub = h
 	return d.run(ctx)
 }
 
@@ -112,6 +119,8 @@ type demo struct {
 	check router
 	cfg   config.Config
 	fns   map[string]function
+	// hub is Security Hub behind the loopback proxy (nil: not shown).
+	hub *hub
 
 	scenarios []*scenario
 	baseline  map[string]string // Region -> baseline key ARN
@@ -171,6 +180,7 @@ func (d *demo) run(ctx context.Context) error {
 	}{
 		{"state table", d.setupState},
 		{"routing", d.setupRouting},
+		{"security hub", d.enableSecurityHub},
 		{"setup", d.setup},
 		{"drift", d.drift},
 		{"events", d.deliverAll},
@@ -179,6 +189,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"history", d.showHistory},
 		{"undo", d.undoMove},
 		{"refused undo", d.undoRefused},
+		{"security hub findings", d.showSecurityHub},
 	}
 	for _, s := range steps {
 		if err := s.fn(ctx); err != nil {

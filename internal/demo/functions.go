@@ -55,19 +55,21 @@ func decodeReport(report any) ([]result, error) {
 }
 
 // newFunctions builds the functions the demo's rules deliver to: the real
-// handlers of trail-remediator and key-remediator, each over its own
-// reconciler on the state table (writer: the function's name), as
-// handler.Main builds them at cold start with TRAILGUARD_TABLE set. The
-// event's id goes into the context, so the change log names the event
-// each write was made for.
+// handlers of trail-remediator, key-remediator and the sweeper, each over
+// its own reconciler on the state table (writer: the function's name) and
+// importing findings into Security Hub, as handler.Main builds them at cold
+// start with TRAILGUARD_TABLE set. The event's id goes into the context, so
+// the change log names the event each write was made for.
 func newFunctions(base aws.Config, c config.Config, log *slog.Logger, table string) map[string]function {
 	recon := func(writer string) *reconcile.Reconciler {
 		st := state.New(dynamodb.NewFromConfig(base), table, state.WithWriter(writer))
-		return reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account), reconcile.WithStore(st))
+		return reconcile.New(base, c, reconcile.WithLogger(log), reconcile.WithOwnAccount(Account), reconcile.WithStore(st), reconcile.WithSecurityHub())
 	}
 	trail := handler.TrailHandler{Reconciler: recon(trailFunction), Logger: log}
 	key := handler.KeyHandler{Reconciler: recon(keyFunction), Logger: log}
+	sweep := handler.SweepHandler{Reconciler: recon(sweepFunction), Logger: log}
 	return map[string]function{
+		sweepFunction: func(ctx context.Context, raw json.RawMessage) (any, error) { return sweep.Handle(ctx, raw) },
 		trailFunction: func(ctx context.Context, raw json.RawMessage) (any, error) {
 			return trail.Handle(withEventID(ctx, raw), raw)
 		},

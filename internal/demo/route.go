@@ -21,6 +21,7 @@ import (
 const (
 	trailFunction = "trail-remediator"
 	keyFunction   = "key-remediator"
+	sweepFunction = "sweeper"
 )
 
 // rule is one EventBridge rule of the stack: the stack's own pattern and

@@ -42,6 +42,9 @@
 //   - TRAILGUARD_MAX_ATTEMPTS: remediation attempts per resource per hour
 //     before trailguard stops changing it and alerts instead, 1 to 100.
 //     Default 5.
+//   - TRAILGUARD_SECURITY_HUB: "auto" imports findings into AWS Security Hub
+//     in every account and Region where it is enabled (pkg/securityhub);
+//     "off" never calls Security Hub. Default "auto".
 //
 // Values are trimmed of surrounding spaces; in lists, items are trimmed and
 // empty items and duplicates are dropped. Enumerated values are

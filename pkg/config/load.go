@@ -26,6 +26,7 @@ const (
 	EnvConcurrency     = "TRAILGUARD_CONCURRENCY"
 	EnvMaxAttempts     = "TRAILGUARD_MAX_ATTEMPTS"
 	EnvTable           = "TRAILGUARD_TABLE"
+	EnvSecurityHub     = "TRAILGUARD_SECURITY_HUB"
 )
 
 // Defaults.
@@ -85,6 +86,9 @@ type Config struct {
 	// MaxAttempts is the number of remediation attempts per resource per
 	// hour before trailguard stops and alerts.
 	MaxAttempts int
+	// SecurityHubOff stops findings going to Security Hub; by default
+	// they are imported wherever Security Hub is enabled.
+	SecurityHubOff bool
 }
 
 // Default returns the configuration used when no variable is set.
@@ -177,6 +181,16 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if v, ok := l.get(EnvStartLogging); ok {
 		c.StartLogging = l.boolean(EnvStartLogging, v)
+	}
+	if v, ok := l.get(EnvSecurityHub); ok {
+		switch strings.ToLower(v) {
+		case "auto":
+			c.SecurityHubOff = false
+		case "off":
+			c.SecurityHubOff = true
+		default:
+			l.fail(EnvSecurityHub, v, `"auto" or "off"`)
+		}
 	}
 	if v, ok := l.get(EnvRegions); ok {
 		for _, r := range splitList(v) {

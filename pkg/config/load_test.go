@@ -53,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 var allVars = []string{EnvMode, EnvKeyAlias, EnvKeys, EnvReaders, EnvExemptTag, EnvRoleName, EnvTopicARN,
-	EnvDisabledKey, EnvRequireRotation, EnvStartLogging, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable}
+	EnvDisabledKey, EnvRequireRotation, EnvStartLogging, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable, EnvSecurityHub}
 
 func TestLoadValid(t *testing.T) {
 	tests := []struct {
@@ -107,6 +107,9 @@ func TestLoadValid(t *testing.T) {
 		{EnvRequireRotation, "false", func(t *testing.T, c Config) { eq(t, c.RequireRotation, false) }},
 		{EnvStartLogging, "true", func(t *testing.T, c Config) { eq(t, c.StartLogging, true) }},
 		{EnvStartLogging, "False", func(t *testing.T, c Config) { eq(t, c.StartLogging, false) }},
+		{EnvSecurityHub, "off", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
+		{EnvSecurityHub, " OFF ", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
+		{EnvSecurityHub, "auto", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, false) }},
 		{EnvRegions, "us-east-1, eu-west-1,,us-gov-west-1,cn-north-1,us-isob-east-1,eusc-de-east-1,us-east-1", func(t *testing.T, c Config) {
 			eqDiff(t, c.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"})
 		}},
@@ -173,6 +176,7 @@ func TestLoadInvalid(t *testing.T) {
 		{EnvRequireRotation, "yes", `"true" or "false"`},
 		{EnvRequireRotation, "1", `"true" or "false"`},
 		{EnvStartLogging, "on", `"true" or "false"`},
+		{EnvSecurityHub, "false", `"auto" or "off"`},
 		{EnvRegions, "us-east-1,everywhere", "a Region name"},
 		{EnvRegions, "US-EAST-1", "a Region name"},
 		{EnvConcurrency, "0", "an integer from 1 to 64"},

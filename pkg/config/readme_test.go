@@ -19,7 +19,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		EnvMode: string(d.Mode), EnvKeyAlias: d.KeyAlias, EnvExemptTag: d.ExemptTag,
 		EnvKeys: "empty", EnvReaders: "empty", EnvRoleName: "empty", EnvTopicARN: "empty",
 		EnvDisabledKey: "enable", EnvRequireRotation: "false", EnvStartLogging: "false", EnvRegions: "every enabled Region",
-		EnvConcurrency: "8", EnvMaxAttempts: "5", EnvTable: "empty",
+		EnvConcurrency: "8", EnvMaxAttempts: "5", EnvTable: "empty", EnvSecurityHub: "auto",
 	}
 	for name, def := range defaults {
 		var row string

@@ -23,9 +23,10 @@ type HandleFunc func(ctx context.Context, raw json.RawMessage) (Response, error)
 // Main is a function's whole main: at cold start it reads the TRAILGUARD_*
 // configuration once (a bad value logs a clear message and exits 1), loads
 // the AWS SDK configuration (honouring AWS_REGION and AWS_ENDPOINT_URL),
-// builds one Reconciler (on the state table when TRAILGUARD_TABLE is set),
-// and serves the handler that build returns, with
-// JSON logs on stdout.
+// builds one Reconciler (on the state table when TRAILGUARD_TABLE is set;
+// importing findings into Security Hub unless TRAILGUARD_SECURITY_HUB=off),
+// and serves the handler that build returns, with JSON logs and EMF metric
+// lines (Measure) on stdout.
 func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	slog.SetDefault(log)
@@ -39,12 +40,13 @@ func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 		log.Error("cannot load the AWS SDK configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	opts := []reconcile.Option{reconcile.WithLogger(log)}
+	opts := []reconcile.Option{reconcile.WithLogger(log), reconcile.WithSecurityHub()}
 	if cfg.Table != "" {
 		// The writer recorded in leases and the change log: the function.
 		writer := cmp.Or(os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "trailguard")
 		opts = append(opts, reconcile.WithStore(state.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, state.WithWriter(writer))))
 	}
 	r := reconcile.New(awsCfg, cfg, opts...)
-	lambda.Start(build(r, log))
+	// CloudWatch metrics go to stdout as EMF lines, beside the JSON logs.
+	lambda.Start(Measure(os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), os.Stdout, log, build(r, log)))
 }

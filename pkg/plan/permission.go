@@ -56,6 +56,11 @@ func ReadPermissions() []string {
 		"organizations:DescribeOrganization",
 		"ec2:DescribeRegions",
 		"sns:Publish",
+		// The report step's Security Hub findings (pkg/securityhub).
+		"securityhub:BatchImportFindings",
+		"securityhub:BatchUpdateFindings",
+		"securityhub:DescribeHub",
+		"securityhub:GetFindings",
 	}
 }
 

@@ -88,3 +88,19 @@ func BenchmarkMarshal(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParse is Parse alone: the JSON reader and the policy model.
+func BenchmarkParse(b *testing.B) {
+	for _, n := range []int{5, 50, 200} {
+		data := benchPolicy(b, n)
+		b.Run(fmt.Sprintf("statements=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

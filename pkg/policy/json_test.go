@@ -103,3 +103,21 @@ func FuzzJSON(f *testing.F) {
 		checkJSONAgainstStdlib(t, data)
 	})
 }
+
+// TestJSONErrors: the messages callers and tests look for.
+func TestJSONErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{``, "unexpected end of JSON input"},
+		{`   `, "unexpected end of JSON input"},
+		{`{"Statement":[{"Effect":`, "unexpected end of JSON input"},
+		{`{} {}`, "after top-level value"},
+		{`{}x`, "invalid character"},
+		{`{"a" 1}`, "invalid character"},
+	}
+	for _, tt := range tests {
+		_, err := parseJSON([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseJSON(%q) error %v, want it to say %q", tt.in, err, tt.want)
+		}
+	}
+}

@@ -2,12 +2,32 @@ package policy
 
 import (
 	"bytes"
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
-	"unicode/utf8"
+	"slices"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
+
+// encodeOptions write JSON without insignificant whitespace and copy raw
+// values (the statements and members trailguard does not own) through
+// jsontext without changing them: their strings keep their escapes
+// (PreserveRawStrings), numbers their literal text (jsontext never
+// canonicalizes raw numbers unless asked), objects their member order and
+// repeated names (AllowDuplicateNames), and invalid UTF-8 inside them is
+// copied, not rejected (AllowInvalidUTF8). A string written from a field
+// is quoted by jsontext: <, > and & are not escaped, so ARNs and text read
+// naturally; invalid UTF-8 becomes U+FFFD.
+var encodeOptions = []jsontext.Options{
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+	jsontext.PreserveRawStrings(true),
+}
+
+// indentOptions are encodeOptions with every member and element on its own
+// line, indented by two spaces (the layout of json.Indent with "  ").
+var indentOptions = append(slices.Clip(encodeOptions), jsontext.WithIndent("  "))
 
 // Marshal writes the document as JSON indented with two spaces. Top-level
 // members keep their input order, unknown ones included; Version and Id
@@ -22,78 +42,12 @@ import (
 //
 // Marshal does not enforce MaxSize: see MarshalFit.
 func (d *Document) Marshal() ([]byte, error) {
-	c, err := d.MarshalCompact()
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(c) + len(c)/2)
-	if err := json.Indent(&buf, c, "", "  "); err != nil {
-		return nil, fmt.Errorf("marshal key policy: %w", err)
-	}
-	return buf.Bytes(), nil
+	return d.encode(indentOptions)
 }
 
 // MarshalCompact is Marshal without insignificant whitespace.
 func (d *Document) MarshalCompact() ([]byte, error) {
-	if d == nil {
-		return nil, errors.New("marshal key policy: nil document")
-	}
-	b := make([]byte, 0, 256+128*len(d.Statements))
-	b = append(b, '{')
-	n := 0
-	member := func(name string) {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = appendString(b, name)
-		b = append(b, ':')
-	}
-	has := func(name string) bool {
-		for _, f := range d.fields {
-			if f.name == name {
-				return true
-			}
-		}
-		return false
-	}
-	if d.Version != "" && !has("Version") {
-		member("Version")
-		b = appendString(b, d.Version)
-	}
-	if d.ID != "" && !has("Id") {
-		member("Id")
-		b = appendString(b, d.ID)
-	}
-	var err error
-	wroteStatement := false
-	for _, f := range d.fields {
-		member(f.name)
-		switch f.name {
-		case "Version":
-			b = appendString(b, d.Version)
-		case "Id":
-			b = appendString(b, d.ID)
-		case "Statement":
-			wroteStatement = true
-			if b, err = d.appendStatements(b); err != nil {
-				return nil, err
-			}
-		default:
-			if b, err = appendCompact(b, f.raw); err != nil {
-				return nil, fmt.Errorf("marshal key policy: member %q: %w", f.name, err)
-			}
-		}
-	}
-	if !wroteStatement && (!d.noStatement || len(d.Statements) > 0) {
-		member("Statement")
-		if b, err = d.appendStatements(b); err != nil {
-			return nil, err
-		}
-	}
-	b = append(b, '}')
-	return b, nil
+	return d.encode(encodeOptions)
 }
 
 // MarshalFit returns the indented document if it fits in MaxSize bytes,
@@ -106,34 +60,125 @@ func (d *Document) MarshalFit() ([]byte, error) {
 	if len(c) > MaxSize {
 		return nil, fmt.Errorf("marshal key policy: %d bytes compact: %w", len(c), ErrTooLarge)
 	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, c, "", "  "); err != nil {
+	indented := jsontext.Value(bytes.Clone(c))
+	if err := indented.Indent(jsontext.WithIndent("  ")); err != nil {
 		return nil, fmt.Errorf("marshal key policy: %w", err)
 	}
-	if buf.Len() <= MaxSize {
-		return buf.Bytes(), nil
+	if len(indented) <= MaxSize {
+		return indented, nil
 	}
 	return c, nil
 }
 
-func (d *Document) appendStatements(b []byte) ([]byte, error) {
+// encoder writes one JSON value with jsontext. The first error sticks:
+// later writes do nothing and finish returns it.
+type encoder struct {
+	buf bytes.Buffer
+	enc *jsontext.Encoder
+	err error
+}
+
+func newEncoder(opts []jsontext.Options, size int) *encoder {
+	e := &encoder{}
+	e.buf.Grow(size)
+	e.enc = jsontext.NewEncoder(&e.buf, opts...)
+	return e
+}
+
+func (e *encoder) token(t jsontext.Token) {
+	if e.err == nil {
+		e.err = e.enc.WriteToken(t)
+	}
+}
+
+func (e *encoder) str(s string) { e.token(jsontext.String(s)) }
+
+// raw writes a value read from the input; an error is returned (and kept).
+func (e *encoder) raw(v []byte) error {
+	if e.err == nil {
+		e.err = e.enc.WriteValue(v)
+	}
+	return e.err
+}
+
+// finish returns the text written, without the newline jsontext ends a
+// top-level value with.
+func (e *encoder) finish() ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	return bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'}), nil
+}
+
+func (d *Document) encode(opts []jsontext.Options) ([]byte, error) {
+	if d == nil {
+		return nil, errors.New("marshal key policy: nil document")
+	}
+	e := newEncoder(opts, 256+160*len(d.Statements))
+	has := func(name string) bool {
+		for _, f := range d.fields {
+			if f.name == name {
+				return true
+			}
+		}
+		return false
+	}
+	e.token(jsontext.BeginObject)
+	if d.Version != "" && !has("Version") {
+		e.str("Version")
+		e.str(d.Version)
+	}
+	if d.ID != "" && !has("Id") {
+		e.str("Id")
+		e.str(d.ID)
+	}
+	wroteStatement := false
+	for _, f := range d.fields {
+		e.str(f.name)
+		switch f.name {
+		case "Version":
+			e.str(d.Version)
+		case "Id":
+			e.str(d.ID)
+		case "Statement":
+			wroteStatement = true
+			if err := d.encodeStatements(e); err != nil {
+				return nil, err
+			}
+		default:
+			if err := e.raw(f.raw); err != nil {
+				return nil, fmt.Errorf("marshal key policy: member %q: %w", f.name, err)
+			}
+		}
+	}
+	if !wroteStatement && (!d.noStatement || len(d.Statements) > 0) {
+		e.str("Statement")
+		if err := d.encodeStatements(e); err != nil {
+			return nil, err
+		}
+	}
+	e.token(jsontext.EndObject)
+	out, err := e.finish()
+	if err != nil {
+		return nil, fmt.Errorf("marshal key policy: %w", err)
+	}
+	return out, nil
+}
+
+func (d *Document) encodeStatements(e *encoder) error {
 	list := !(d.single && len(d.Statements) == 1)
 	if list {
-		b = append(b, '[')
+		e.token(jsontext.BeginArray)
 	}
 	for i := range d.Statements {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var err error
-		if b, err = d.Statements[i].appendJSON(b); err != nil {
-			return nil, fmt.Errorf("marshal key policy: statement %d: %w", i, err)
+		if err := d.Statements[i].encode(e); err != nil {
+			return fmt.Errorf("marshal key policy: statement %d: %w", i, err)
 		}
 	}
 	if list {
-		b = append(b, ']')
+		e.token(jsontext.EndArray)
 	}
-	return b, nil
+	return nil
 }
 
 // Marshal writes the statement as compact JSON: its Raw JSON when it was
@@ -142,206 +187,128 @@ func (d *Document) appendStatements(b []byte) ([]byte, error) {
 // written as a string; condition operators and keys are sorted). A
 // statement built in code must pass Validate.
 func (s Statement) Marshal() ([]byte, error) {
-	return s.appendJSON(nil)
-}
-
-func (s Statement) appendJSON(b []byte) ([]byte, error) {
-	if s.Raw != nil {
-		trimmed := bytes.TrimLeft(s.Raw, " \t\r\n")
-		if len(trimmed) == 0 || trimmed[0] != '{' {
-			return nil, errors.New("statement Raw is not a JSON object")
-		}
-		return appendCompact(b, s.Raw)
-	}
-	if err := s.Validate(); err != nil {
+	e := newEncoder(encodeOptions, 256)
+	if err := s.encode(e); err != nil {
 		return nil, err
 	}
-	b = append(b, '{')
-	n := 0
-	member := func(name string) {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = appendString(b, name)
-		b = append(b, ':')
-	}
-	if s.Sid != "" {
-		member("Sid")
-		b = appendString(b, s.Sid)
-	}
-	member("Effect")
-	b = appendString(b, s.Effect)
-	if s.Principal != nil {
-		member("Principal")
-		b = appendPrincipal(b, s.Principal)
-	}
-	if s.NotPrincipal != nil {
-		member("NotPrincipal")
-		b = appendPrincipal(b, s.NotPrincipal)
-	}
-	if s.hasAction() {
-		member("Action")
-		b = appendList(b, s.Action)
-	}
-	if s.hasNotAction() {
-		member("NotAction")
-		b = appendList(b, s.NotAction)
-	}
-	if s.hasResource() {
-		member("Resource")
-		b = appendList(b, s.Resource)
-	}
-	if s.hasNotResource() {
-		member("NotResource")
-		b = appendList(b, s.NotResource)
-	}
-	if len(s.Condition) > 0 {
-		member("Condition")
-		b = appendCondition(b, s.Condition)
-	}
-	return append(b, '}'), nil
+	return e.finish()
 }
 
-// principalTypeOrder is the order principal types are written in.
+func (s Statement) encode(e *encoder) error {
+	if s.Raw != nil {
+		if jsontext.Value(s.Raw).Kind() != jsontext.KindBeginObject {
+			return errors.New("statement Raw is not a JSON object")
+		}
+		return e.raw(s.Raw)
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	e.token(jsontext.BeginObject)
+	if s.Sid != "" {
+		e.str("Sid")
+		e.str(s.Sid)
+	}
+	e.str("Effect")
+	e.str(s.Effect)
+	if s.Principal != nil {
+		e.str("Principal")
+		encodePrincipal(e, s.Principal)
+	}
+	if s.NotPrincipal != nil {
+		e.str("NotPrincipal")
+		encodePrincipal(e, s.NotPrincipal)
+	}
+	if s.hasAction() {
+		e.str("Action")
+		encodeList(e, s.Action)
+	}
+	if s.hasNotAction() {
+		e.str("NotAction")
+		encodeList(e, s.NotAction)
+	}
+	if s.hasResource() {
+		e.str("Resource")
+		encodeList(e, s.Resource)
+	}
+	if s.hasNotResource() {
+		e.str("NotResource")
+		encodeList(e, s.NotResource)
+	}
+	if len(s.Condition) > 0 {
+		e.str("Condition")
+		encodeCondition(e, s.Condition)
+	}
+	e.token(jsontext.EndObject)
+	return e.err
+}
+
+// principalTypeOrder is the order principal types are written in; other
+// types follow, sorted.
 var principalTypeOrder = map[string]int{"AWS": 1, "Service": 2, "Federated": 3, "CanonicalUser": 4}
 
-func appendPrincipal(b []byte, p *Principal) []byte {
+func principalRank(t string) int {
+	if r, ok := principalTypeOrder[t]; ok {
+		return r
+	}
+	return len(principalTypeOrder) + 1
+}
+
+func encodePrincipal(e *encoder, p *Principal) {
 	if p.Wildcard {
-		return appendString(b, "*")
+		e.str("*")
+		return
 	}
 	types := make([]string, 0, len(p.Values))
 	for t := range p.Values {
 		types = append(types, t)
 	}
-	sort.Slice(types, func(i, j int) bool {
-		oi, oj := principalTypeOrder[types[i]], principalTypeOrder[types[j]]
-		if oi == 0 {
-			oi = len(principalTypeOrder) + 1
+	slices.SortFunc(types, func(a, b string) int {
+		if ra, rb := principalRank(a), principalRank(b); ra != rb {
+			return ra - rb
 		}
-		if oj == 0 {
-			oj = len(principalTypeOrder) + 1
-		}
-		if oi != oj {
-			return oi < oj
-		}
-		return types[i] < types[j]
+		return cmp.Compare(a, b)
 	})
-	b = append(b, '{')
-	for i, t := range types {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, t)
-		b = append(b, ':')
-		b = appendList(b, p.Values[t])
+	e.token(jsontext.BeginObject)
+	for _, t := range types {
+		e.str(t)
+		encodeList(e, p.Values[t])
 	}
-	return append(b, '}')
+	e.token(jsontext.EndObject)
 }
 
-func appendCondition(b []byte, c Condition) []byte {
-	ops := make([]string, 0, len(c))
-	for op := range c {
-		ops = append(ops, op)
+func encodeCondition(e *encoder, c Condition) {
+	e.token(jsontext.BeginObject)
+	for _, op := range sortedKeys(c) {
+		e.str(op)
+		e.token(jsontext.BeginObject)
+		for _, k := range sortedKeys(c[op]) {
+			e.str(k)
+			encodeList(e, c[op][k])
+		}
+		e.token(jsontext.EndObject)
 	}
-	sort.Strings(ops)
-	b = append(b, '{')
-	for i, op := range ops {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, op)
-		b = append(b, ':', '{')
-		keys := make([]string, 0, len(c[op]))
-		for k := range c[op] {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for j, k := range keys {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendList(b, c[op][k])
-		}
-		b = append(b, '}')
-	}
-	return append(b, '}')
+	e.token(jsontext.EndObject)
 }
 
-// appendList writes one value as a string and anything else as a list.
-func appendList(b []byte, vals []string) []byte {
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// encodeList writes one value as a string and anything else as a list.
+func encodeList(e *encoder, vals []string) {
 	if len(vals) == 1 {
-		return appendString(b, vals[0])
+		e.str(vals[0])
+		return
 	}
-	b = append(b, '[')
-	for i, v := range vals {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, v)
+	e.token(jsontext.BeginArray)
+	for _, v := range vals {
+		e.str(v)
 	}
-	return append(b, ']')
-}
-
-func appendCompact(b []byte, raw []byte) ([]byte, error) {
-	buf := bytes.NewBuffer(b)
-	if err := json.Compact(buf, raw); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string. Unlike encoding/json it does not
-// escape <, > and &, so ARNs and text read naturally; control characters,
-// U+2028, U+2029 and invalid UTF-8 (as U+FFFD) are escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	e.token(jsontext.EndArray)
 }

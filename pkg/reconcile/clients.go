@@ -14,10 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trailguard/trailguard/pkg/event"
+	"github.com/trailguard/trailguard/pkg/securityhub"
 )
 
 // Clients are the service clients trailguard uses in one account and
@@ -31,6 +33,7 @@ type Clients struct {
 	EC2           EC2API
 	STS           STSAPI
 	Organizations OrganizationsAPI
+	SecurityHub   securityhub.API
 }
 
 // ClientFactory returns the clients for an account and Region. Account ""
@@ -134,6 +137,7 @@ func (f *AWSClientFactory) Clients(_ context.Context, account, region string) (*
 		EC2:           ec2.NewFromConfig(cfg),
 		STS:           sts.NewFromConfig(cfg),
 		Organizations: organizations.NewFromConfig(cfg),
+		SecurityHub:   awssecurityhub.NewFromConfig(cfg),
 	}
 	f.clients[key] = c
 	return c, nil

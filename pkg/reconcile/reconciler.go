@@ -13,6 +13,7 @@ import (
 
 	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/config"
+	"github.com/trailguard/trailguard/pkg/securityhub"
 )
 
 // DefaultDeadlineMargin is kept free before the Lambda deadline: work stops
@@ -41,6 +42,10 @@ type Reconciler struct {
 	// this run's own key-policy write (propagation.go).
 	sleep       Sleeper
 	propagation []time.Duration
+	// hub imports findings into Security Hub (nil: off); hubOn asks for
+	// it (WithSecurityHub).
+	hub   *securityhub.Publisher
+	hubOn bool
 }
 
 // Option configures a Reconciler.
@@ -50,6 +55,13 @@ type Option func(*Reconciler)
 // and the total, once when the trails are found (done 0) and after each
 // trail. It is called from several goroutines, one call at a time.
 func WithProgress(f func(done, total int)) Option { return func(r *Reconciler) { r.progress = f } }
+
+// WithSecurityHub makes the report step import the run's findings into
+// AWS Security Hub wherever it is enabled (pkg/securityhub), unless the
+// configuration turns it off (TRAILGUARD_SECURITY_HUB=off). The functions
+// set it; a library caller (the CLI, tests) gets no Security Hub calls
+// without it.
+func WithSecurityHub() Option { return func(r *Reconciler) { r.hubOn = true } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(r *Reconciler) { r.log = l } }
@@ -103,6 +115,9 @@ func New(base aws.Config, cfg config.Config, opts ...Option) *Reconciler {
 	}
 	if r.region == "" {
 		r.region = "us-east-1"
+	}
+	if r.hubOn && !cfg.SecurityHubOff {
+		r.hub = &securityhub.Publisher{Clients: r.securityHubClients, Log: r.log}
 	}
 	return r
 }

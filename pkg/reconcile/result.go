@@ -61,6 +61,9 @@ type Result struct {
 	// Error is a terminal error for this trail (logged, not retried), or
 	// a transient one in a sweep that went on with other trails.
 	Error string `json:"error,omitempty"`
+	// KMSKeyARN is the key the trail uses after the run, for the Security
+	// Hub finding's AwsKmsKey resource (not part of the JSON result).
+	KMSKeyARN string `json:"-"`
 }
 
 // Report is the handler's result: one Result per trail.

@@ -195,7 +195,7 @@ type planned struct {
 func (rn *run) reconcileGroup(ctx context.Context, account string, trails []compliance.Trail) ([]Result, []error) {
 	items := make([]planned, len(trails))
 	for i, t := range trails {
-		items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion}
+		items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion, KMSKeyARN: t.KMSKeyID}
 		st, err := rn.observe(ctx, account, t)
 		if err != nil {
 			items[i].res, items[i].err = rn.failed(items[i].res, err)
@@ -238,6 +238,7 @@ func (rn *run) fix(ctx context.Context, res Result, st compliance.State, p plan.
 	}
 	actions, alerts, err := rn.execute(ctx, st, p, shared)
 	res.Actions = actions
+	res.KMSKeyARN = keyAfter(res.KMSKeyARN, actions)
 	for _, al := range alerts {
 		if !slices.Contains(res.Alerts, al) {
 			res.Alerts = append(res.Alerts, al)
@@ -456,4 +457,5 @@ func (r *Reconciler) finish(ctx context.Context, rep Report) {
 		r.log.Warn("alert", "alert", a)
 	}
 	r.notify(ctx, rep)
+	r.publish(ctx, rep)
 }

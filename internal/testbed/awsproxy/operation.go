@@ -31,7 +31,30 @@ func Operation(r *http.Request) string {
 	if a := r.URL.Query().Get("Action"); a != "" {
 		return a
 	}
+	if _, service := SigningScope(r); service == "securityhub" {
+		if op := securityHubOperation(r); op != "" {
+			return op
+		}
+	}
 	return s3Operation(r)
+}
+
+// securityHubOperation names the Security Hub REST operations trailguard
+// calls ("" for others).
+func securityHubOperation(r *http.Request) string {
+	switch r.Method + " " + strings.TrimRight(r.URL.Path, "/") {
+	case "GET /accounts":
+		return "DescribeHub"
+	case "POST /findings":
+		return "GetFindings"
+	case "POST /findings/import":
+		return "BatchImportFindings"
+	case "PATCH /findings/batchupdate":
+		return "BatchUpdateFindings"
+	case "POST /accounts":
+		return "EnableSecurityHub"
+	}
+	return ""
 }
 
 func s3Operation(r *http.Request) string {

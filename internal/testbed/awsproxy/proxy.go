@@ -38,6 +38,9 @@ type Call struct {
 	// Region and Service are the Region and service name ("kms") the
 	// request was signed for ("" when unsigned).
 	Region, Service string
+	// Method and Path are the request's HTTP method and URL path (REST
+	// protocols such as Security Hub's name operations by them).
+	Method, Path string
 	// Header is the request's header (a copy).
 	Header http.Header
 	// Body is the request body.
@@ -84,6 +87,11 @@ type Options struct {
 	// behaviour the target (moto) lacks; each such answer must cite the
 	// AWS documentation it follows. It must be safe for concurrent use.
 	Respond func(Call) *Answer
+	// Reply, when set, may answer a call itself instead of forwarding
+	// it (an operation the target does not implement, answered as AWS
+	// documents it): handled true writes status and body (JSON) back.
+	// It runs after Before and after any injected fault.
+	Reply func(Call) (status int, body []byte, handled bool)
 }
 
 // Answer is a response the proxy writes in place of the target's.
@@ -166,7 +174,7 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		fault := p.record(op)
 		defer p.done()
 		region, service := SigningScope(r)
-		call := Call{Operation: op, Region: region, Service: service, Header: r.Header.Clone(), Body: body, Fault: fault}
+		call := Call{Operation: op, Region: region, Service: service, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Fault: fault}
 		if p.opts.Before != nil {
 			p.opts.Before(call)
 		}
@@ -204,6 +212,15 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 		if p.opts.Respond != nil {
 			if ans := p.opts.Respond(call); ans != nil {
 				p.answer(w, r, ans)
+				return
+			}
+		}
+		if p.opts.Reply != nil {
+			if status, out, ok := p.opts.Reply(call); ok {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_, _ = w.Write(out)
+				call.Status = status
 				return
 			}
 		}

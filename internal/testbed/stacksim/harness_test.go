@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -128,6 +129,9 @@ type harnessOptions struct {
 	// retry's client-side rate limiting must fit in it); the wait for a
 	// busy lease is the deployed one, or twice a shorter lease.
 	lease time.Duration
+	// securityHub enables Security Hub in moto and builds the functions
+	// as handler.Main does, importing findings there.
+	securityHub bool
 }
 
 // stateTable is the state table the harness deploys in moto.
@@ -146,6 +150,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.proxy, err = awsproxy.Start(srv.Endpoint, awsproxy.Options{
 		Rules: o.faults, Seed: o.seed, TimeoutHold: 150 * time.Millisecond,
 		Before: h.before,
+		// moto 5.2.1 lacks BatchUpdateFindings: answered as documented.
+		Reply: awsproxy.SecurityHubBatchUpdate(srv.Endpoint),
 		After: func(c awsproxy.Call) {
 			h.after(c, !o.noEvents)
 		},
@@ -163,6 +169,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	attempts := o.maxAttempts
 	if attempts == 0 {
 		attempts = reconcile.DefaultRetryMaxAttempts
+	}
+	if o.securityHub {
+		if _, err := securityhub.NewFromConfig(direct).EnableSecurityHub(ctx, &securityhub.EnableSecurityHubInput{}); err != nil {
+			t.Fatalf("enable Security Hub: %v", err)
+		}
 	}
 	viaProxy := direct.Copy()
 	viaProxy.BaseEndpoint = aws.String(h.proxy.URL)
@@ -194,6 +205,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		}
 		if st := h.store(fnCfg, fn, rt); st != nil {
 			opts = append(opts, reconcile.WithStore(st))
+		}
+		if o.securityHub {
+			opts = append(opts, reconcile.WithSecurityHub())
 		}
 		h.recs[fn] = reconcile.New(fnCfg, h.cfg, opts...)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/trailguard/trailguard/pkg/plan"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 	"github.com/trailguard/trailguard/pkg/state"
+	"github.com/trailguard/trailguard/pkg/securityhub"
 )
 
 // noPermission are calls that need no IAM permission: the own identity,
@@ -69,7 +70,7 @@ func deployedActions() []string {
 // organizations:ListAccounts) exist only in organization mode and are not
 // exercised here.
 func TestDeployedPermissionsAreExactlyWhatTheCodeCalls(t *testing.T) {
-	h := newHarness(t, harnessOptions{cfg: func(c *config.Config) {
+	h := newHarness(t, harnessOptions{securityHub: true, cfg: func(c *config.Config) {
 		c.TopicARN = "arn:aws:sns:us-east-1:123456789012:" + topicName
 		c.RequireRotation = true
 		c.Regions = nil // the sweep lists the enabled Regions
@@ -130,6 +131,7 @@ func TestPermissionsMatchTheAPIInterfaces(t *testing.T) {
 		"sts":           reflect.TypeOf((*reconcile.STSAPI)(nil)).Elem(),
 		"organizations": reflect.TypeOf((*reconcile.OrganizationsAPI)(nil)).Elem(),
 		"dynamodb":      reflect.TypeOf((*state.DynamoDBAPI)(nil)).Elem(),
+		"securityhub":   reflect.TypeOf((*securityhub.API)(nil)).Elem(),
 	}
 	var callable []string
 	for svc, typ := range ifaces {
