@@ -35,7 +35,7 @@ func startHub(endpoint string) (*hub, error) {
 	h := &hub{}
 	px, err := awsproxy.Start(endpoint, awsproxy.Options{
 		Reply: awsproxy.SecurityHubBatchUpdate(endpoint),
-		After:  h.record,
+		After: h.record,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the Security Hub proxy: %w", err)

@@ -54,6 +54,10 @@ var mappings = []Mapping{
 	{compliance.KeyPolicyTooLarge, types.SeverityLabelMedium, []string{typeBestPractices}},
 	{compliance.KeyRotationDisabled, types.SeverityLabelLow, []string{typeBestPractices, typeCIS}},
 	{compliance.TrailDeliveryFailing, types.SeverityLabelHigh, []string{typeBestPractices}},
+	{compliance.TrailNotLogging, types.SeverityLabelHigh, []string{typeBestPractices, typeCIS}},
+	{compliance.KeyPolicyNoBucketKeyDecrypt, types.SeverityLabelHigh, []string{typeBestPractices}},
+	{compliance.KeyUnverifiable, types.SeverityLabelMedium, []string{typeBestPractices}},
+	{compliance.TrailUnverifiable, types.SeverityLabelMedium, []string{typeBestPractices}},
 }
 
 // Mappings returns the ASFF mapping of every rule, in catalogue order (a

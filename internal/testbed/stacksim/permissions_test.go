@@ -12,8 +12,8 @@ import (
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/plan"
 	"github.com/trailguard/trailguard/pkg/reconcile"
-	"github.com/trailguard/trailguard/pkg/state"
 	"github.com/trailguard/trailguard/pkg/securityhub"
+	"github.com/trailguard/trailguard/pkg/state"
 )
 
 // noPermission are calls that need no IAM permission: the own identity,
