@@ -188,21 +188,27 @@ type planned struct {
 }
 
 // reconcileGroup reconciles trails of one account that may share keys: it
-// observes and plans each of them first, so that every key two or more of
+// observes (config.Concurrency at a time) and plans each of them first, so that every key two or more of
 // them need statements on gets one write carrying all of them
 // (shareWrites), then fixes them one after the other. results[i] and
 // errs[i] are trails[i]'s.
 func (rn *run) reconcileGroup(ctx context.Context, account string, trails []compliance.Trail) ([]Result, []error) {
 	items := make([]planned, len(trails))
+	var g errgroup.Group
+	g.SetLimit(max(1, rn.r.cfg.Concurrency))
 	for i, t := range trails {
-		items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion, KMSKeyARN: t.KMSKeyID}
-		st, err := rn.observe(ctx, account, t)
-		if err != nil {
-			items[i].res, items[i].err = rn.failed(items[i].res, err)
-			continue
-		}
-		items[i].st, items[i].p, items[i].ok = st, plan.Make(st, rn.r.ccfg), true
+		g.Go(func() error {
+			items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion, KMSKeyARN: t.KMSKeyID}
+			st, err := rn.observe(ctx, account, t)
+			if err != nil {
+				items[i].res, items[i].err = rn.failed(items[i].res, err)
+				return nil
+			}
+			items[i].st, items[i].p, items[i].ok = st, plan.Make(st, rn.r.ccfg), true
+			return nil
+		})
 	}
+	_ = g.Wait()
 	var states []compliance.State
 	var plans []plan.Plan
 	for _, it := range items {
@@ -373,10 +379,9 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 	byKey := map[string]*group{}
 	for _, f := range all {
 		for _, t := range f.trails {
-			if t.KMSKeyID == "" {
-				groups = append(groups, &group{f.account, []compliance.Trail{t}})
-				continue
-			}
+			// Unencrypted trails of an account form one group too: they
+			// all move to the baseline key of their bucket's Region, which
+			// then gets one write carrying all of them.
 			k := f.account + "|" + t.KMSKeyID
 			if g, ok := byKey[k]; ok {
 				g.trails = append(g.trails, t)
