@@ -91,6 +91,8 @@ func dlqAlarm(stack awscdk.Stack, id string, dlq awssqs.Queue, description strin
 type eventQueue struct {
 	Queue awssqs.Queue
 	DLQ   awssqs.Queue
+	// Alarm fires when a message is in the dead-letter queue.
+	Alarm awscloudwatch.Alarm
 }
 
 // newEventQueue creates the event queue of the named function, its
@@ -114,7 +116,7 @@ func newEventQueue(stack awscdk.Stack, cfg Config, name string, fn awslambda.Fun
 			MaxReceiveCount: jsii.Number(queueMaxReceiveCount),
 		},
 	})
-	dlqAlarm(stack, id+"DeadLetterQueueMessages", dlq,
+	alarm := dlqAlarm(stack, id+"DeadLetterQueueMessages", dlq,
 		fmt.Sprintf("trailguard %s events failed %d deliveries and are waiting in its dead-letter queue", name, queueMaxReceiveCount), alarmAction)
 
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -136,7 +138,7 @@ func newEventQueue(stack awscdk.Stack, cfg Config, name string, fn awslambda.Fun
 	})
 	// Lambda checks the role's permissions when it creates the mapping.
 	esm.Node().AddDependency(role)
-	return eventQueue{Queue: q, DLQ: dlq}
+	return eventQueue{Queue: q, DLQ: dlq, Alarm: alarm}
 }
 
 // newStateTable creates the state table of pkg/state (leases, the shared

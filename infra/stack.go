@@ -130,6 +130,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 			eq := newEventQueue(stack, cfg, name, fn, role, alarmAction)
 			tg.Queues[name] = eq.Queue
 			tg.QueueDLQs[name] = eq.DLQ
+			alarms = append(alarms, eq.Alarm)
 		}
 		alarm := fn.MetricErrors(&awscloudwatch.MetricOptions{
 			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
