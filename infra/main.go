@@ -72,16 +72,17 @@ func BuildApp(app awscdk.App, ctx map[string]any) (*Trailguard, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAssets(cfg.AssetDir); err != nil {
-		return nil, err
-	}
 	AddChecks(app)
 	if cfg.Part == PartManagement {
+		// The management stacks have no function code: no build needed.
 		ms, err := newManagementStacks(app, cfg)
 		if err != nil {
 			return nil, err
 		}
 		return &Trailguard{Management: ms}, nil
+	}
+	if err := checkAssets(cfg.AssetDir); err != nil {
+		return nil, err
 	}
 	var env *awscdk.Environment
 	if cfg.Account != "" || cfg.Region != "" {
