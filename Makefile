@@ -12,7 +12,7 @@ FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:Fu
 CDK_CLI ?= aws-cdk@2.1148.0
 CDK_PREFIX ?= $(HOME)/.cache/trailguard/cdk-cli
 
-.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy deploy-management bench clean diff-large
+.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy deploy-management e2e bench clean diff-large
 
 ## test: every test (what .ci/run calls): tracked-binary check, gofmt check, go vet, go test -race, bounded fuzzing.
 test: bincheck fmtcheck vet unit fuzz
@@ -67,6 +67,11 @@ deploy: build
 	@echo "first deployment to an account/Region? run: $(CDK_PREFIX)/node_modules/.bin/cdk bootstrap --no-notices"
 	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
+
+## e2e: the synthesized templates deployed into moto server's CloudFormation (CreateStack), and
+## what moto created read back (infra/e2e_test.go, build tag e2e). Not part of `make test`.
+e2e:
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(GO) test -tags e2e -count=1 -timeout 20m -run '^TestE2E' -v ./infra/
 
 ## deploy-management: organization mode, with the management account's credentials: the
 ## management account's stacks (context part=management; CDK_ARGS must carry the central
