@@ -68,7 +68,7 @@ func createStack(t *testing.T, c e2eRegion, d deployment, name string, tmpl map[
 	t.Helper()
 	ctx := context.Background()
 	params := d.params
-	body, err := json.Marshal(forMoto(t, tmpl, d))
+	body, err := json.Marshal(forMoto(t, tmpl))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,52 +173,81 @@ func checkDeployedKey(t *testing.T, what string, c e2eRegion) {
 	t.Errorf("%s: no %s in %v", what, DefaultKeyAlias, aliases.Aliases)
 }
 
-// forMoto is tmpl with each AWS::KMS::Key's KeyPolicy resolved for d and
-// given as a JSON string, which CloudFormation also accepts for a Json
-// property: moto keeps an object policy as an object and its KMS
-// DescribeKey/GetKeyPolicy then fail with a 500 (README "Emulator gaps").
-func forMoto(t *testing.T, tmpl map[string]any, d deployment) map[string]any {
+// forMoto is tmpl with each AWS::KMS::Key's KeyPolicy given as a JSON
+// string (an Fn::Join of its text and its intrinsic functions), which
+// CloudFormation also accepts for a Json property: moto keeps an object
+// policy as an object, and its KMS DescribeKey/GetKeyPolicy then fail with
+// a 500 (README "Emulator gaps").
+func forMoto(t *testing.T, tmpl map[string]any) map[string]any {
 	t.Helper()
 	b, _ := json.Marshal(tmpl)
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	for _, r := range resources(out, "AWS::KMS::Key") {
 		p := props(r)
-		pol, err := json.Marshal(resolveDeep(t, p["KeyPolicy"], d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p["KeyPolicy"] = string(pol)
+		var parts []any
+		jsonParts(t, p["KeyPolicy"], &parts)
+		p["KeyPolicy"] = map[string]any{"Fn::Join": []any{"", parts}}
 	}
 	return out
 }
 
-// resolveDeep replaces every Ref and Fn::Join in v with its value for d.
-func resolveDeep(t *testing.T, v any, d deployment) any {
+// jsonParts appends v as JSON text to parts, an intrinsic function (a
+// string value) as itself between quotes.
+func jsonParts(t *testing.T, v any, parts *[]any) {
 	t.Helper()
+	text := func(s string) {
+		if n := len(*parts); n > 0 {
+			if last, ok := (*parts)[n-1].(string); ok {
+				(*parts)[n-1] = last + s
+				return
+			}
+		}
+		*parts = append(*parts, s)
+	}
 	switch x := v.(type) {
 	case map[string]any:
 		if len(x) == 1 {
-			if _, ok := x["Ref"]; ok {
-				return substitute(t, x, d)
-			}
-			if _, ok := x["Fn::Join"]; ok {
-				return substitute(t, x, d)
+			for k := range x {
+				if k == "Ref" || strings.HasPrefix(k, "Fn::") {
+					text(`"`)
+					*parts = append(*parts, x)
+					text(`"`)
+					return
+				}
 			}
 		}
-		out := map[string]any{}
-		for k, e := range x {
-			out[k] = resolveDeep(t, e, d)
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
 		}
-		return out
+		slices.Sort(keys)
+		text("{")
+		for i, k := range keys {
+			if i > 0 {
+				text(",")
+			}
+			kb, _ := json.Marshal(k)
+			text(string(kb) + ":")
+			jsonParts(t, x[k], parts)
+		}
+		text("}")
 	case []any:
-		out := make([]any, len(x))
+		text("[")
 		for i, e := range x {
-			out[i] = resolveDeep(t, e, d)
+			if i > 0 {
+				text(",")
+			}
+			jsonParts(t, e, parts)
 		}
-		return out
+		text("]")
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text(string(b))
 	}
-	return v
 }
 
 func statusOf(res []cfntypes.StackResource, typ string) map[string]cfntypes.ResourceStatus {
