@@ -2,8 +2,8 @@
 
 // The e2e tests deploy synthesized templates into moto server's
 // CloudFormation (CreateStack) and read back what moto created. They run
-// with `make e2e` (go test -tags e2e), not in `make test`: see README
-// "Emulator gaps" for what moto does not do.
+// with `make e2e` (go test -tags e2e), the last step of `make test`; see
+// README "Emulator gaps" for what moto does not do.
 
 package main
 
@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -25,24 +26,11 @@ import (
 	"github.com/trailguard/trailguard/pkg/compliance"
 )
 
-// e2eServer starts moto; under the e2e tag a missing moto_server fails.
+// e2eServer starts a moto server for the test: without moto_server the
+// test skips with the reason, and fails under CI=true (motoserver.ForTest).
 func e2eServer(t *testing.T) *motoserver.Server {
 	t.Helper()
-	if _, err := motoserver.Find(); err != nil {
-		t.Fatalf("make e2e needs moto_server: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := motoserver.Start(ctx)
-	if err != nil {
-		t.Fatalf("moto server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("moto server: %v", err)
-		}
-	})
-	return s
+	return motoserver.ForTest(t)
 }
 
 // e2eRegion is one Region's clients.
@@ -275,7 +263,37 @@ func TestE2ERegionStacks(t *testing.T) {
 		}
 		checkDeployedForwarding(t, rs.Region, c, bus)
 		checkDeployedKey(t, rs.Region, c)
+
+		// Deploying again changes nothing: CloudFormation refuses an
+		// update without changes, and the key behind the alias and the
+		// rules stay.
+		before := physicalIDs(res)
+		body, _ := json.Marshal(forMoto(t, stackJSON(t, rs.Stack)))
+		_, err := c.cfn.UpdateStack(context.Background(), &cloudformation.UpdateStackInput{
+			StackName: rs.Stack.StackName(), TemplateBody: aws.String(string(body)),
+			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityNamedIam, cfntypes.CapabilityCapabilityIam},
+		})
+		if err != nil && !strings.Contains(err.Error(), "No updates are to be performed") {
+			t.Fatalf("%s: second deployment: %v", rs.Region, err)
+		}
+		out, err := c.cfn.DescribeStackResources(context.Background(), &cloudformation.DescribeStackResourcesInput{StackName: rs.Stack.StackName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after := physicalIDs(out.StackResources); !maps.Equal(before, after) {
+			t.Errorf("%s: second deployment changed resources\nbefore %v\n after %v", rs.Region, before, after)
+		}
+		checkDeployedForwarding(t, rs.Region+" (again)", c, bus)
 	}
+}
+
+// physicalIDs maps logical to physical resource ids.
+func physicalIDs(res []cfntypes.StackResource) map[string]string {
+	out := map[string]string{}
+	for _, r := range res {
+		out[aws.ToString(r.LogicalResourceId)] = aws.ToString(r.PhysicalResourceId)
+	}
+	return out
 }
 
 // mgmtDeployment is a management stack in moto's account: the
