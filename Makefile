@@ -12,10 +12,11 @@ FUZZ_TARGETS := ./pkg/policy:FuzzParse ./pkg/policy:FuzzJSON ./pkg/compliance:Fu
 CDK_CLI ?= aws-cdk@2.1148.0
 CDK_PREFIX ?= $(HOME)/.cache/trailguard/cdk-cli
 
-.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy bench clean diff-large
+.PHONY: test bincheck fmtcheck vet unit fuzz build demo synth deploy deploy-management e2e bench clean diff-large
 
-## test: every test (what .ci/run calls): tracked-binary check, gofmt check, go vet, go test -race, bounded fuzzing.
-test: bincheck fmtcheck vet unit fuzz
+## test: every test (what .ci/run calls): tracked-binary check, gofmt check, go vet, go test -race, bounded fuzzing,
+## and the synthesized stacks deployed into moto (e2e).
+test: bincheck fmtcheck vet unit fuzz e2e
 
 ## bincheck: no tracked file is a binary (a NUL byte in its first 8 KiB) over 1 MB.
 bincheck:
@@ -67,6 +68,21 @@ deploy: build
 	@echo "first deployment to an account/Region? run: $(CDK_PREFIX)/node_modules/.bin/cdk bootstrap --no-notices"
 	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
+
+## e2e: the synthesized templates deployed into moto server's CloudFormation (CreateStack), and
+## what moto created read back (infra/e2e*_test.go, build tag e2e; about 20 s). Without moto_server
+## the tests skip with the reason, and fail under CI=true.
+e2e:
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(GO) test -tags e2e -count=1 -timeout 20m -run '^TestE2E' ./infra/
+
+## deploy-management: organization mode, with the management account's credentials: the
+## management account's stacks (context part=management; CDK_ARGS must carry the central
+## stack's outputs as -c centralEventBusArn=... -c centralFunctionRoleArns=...). No assets,
+## so no cdk bootstrap is needed.
+deploy-management:
+	npm install --prefix $(CDK_PREFIX) --no-audit --no-fund $(CDK_CLI) >/dev/null
+	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices -c part=management $(CDK_ARGS)
 
 ## bench: the benchmark report, bench/results/report.{md,json} (see bench/README.md).
 bench:

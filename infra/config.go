@@ -104,6 +104,20 @@ type Config struct {
 	// RoleName is the remediation role in member accounts
 	// (TRAILGUARD_ROLE_NAME). Context "roleName".
 	RoleName string
+
+	// Keys pins the baseline key per Region (TRAILGUARD_KEYS,
+	// "region=keyARN" items, sorted by Region). Context "keys": a JSON
+	// object {"region": "keyARN"}, or the TRAILGUARD_KEYS string.
+	Keys []string
+	// Part is what the app synthesizes: "central" (the central stack and
+	// its Region stacks) or "management" (organization mode: the
+	// management account's stacks, management.go). Context "part".
+	Part string
+	// CentralEventBusARN and CentralFunctionRoleARNs are the central
+	// stack's outputs the management stacks need (part=management).
+	// Context "centralEventBusArn", "centralFunctionRoleArns".
+	CentralEventBusARN      string
+	CentralFunctionRoleARNs []string
 }
 
 var (
@@ -129,26 +143,30 @@ var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 func ConfigFromContext(get func(key string) any) (Config, error) {
 	r := contextReader{get: get}
 	c := Config{
-		StackName:             r.str("stackName", DefaultStackName),
-		Account:               r.str("account", ""),
-		Region:                r.str("region", ""),
-		AssetDir:              r.str("assetDir", DefaultAssetDir),
-		FunctionPrefix:        r.str("functionPrefix", DefaultFunctionPrefix),
-		Mode:                  r.str("mode", DefaultMode),
-		SecurityHub:           r.str("securityHub", "auto"),
-		KeyAlias:              r.str("keyAlias", DefaultKeyAlias),
-		Readers:               r.list("readers"),
-		ExemptTag:             r.str("exemptTag", DefaultExemptTag),
-		Regions:               r.list("regions"),
-		Schedule:              r.str("schedule", DefaultSchedule),
-		LogRetentionDays:      r.integer("logRetentionDays", DefaultLogRetention),
-		MaxConcurrency:        r.integer("maxConcurrency", DefaultMaxConcurrency),
-		Organization:          r.boolean("organization", false),
-		ManagementAccount:     r.str("managementAccount", ""),
-		OrganizationID:        r.str("organizationId", ""),
-		OrganizationalUnitIDs: r.list("organizationalUnitIds"),
-		MemberRegions:         r.list("memberRegions"),
-		RoleName:              r.str("roleName", DefaultRoleName),
+		StackName:               r.str("stackName", DefaultStackName),
+		Account:                 r.str("account", ""),
+		Region:                  r.str("region", ""),
+		AssetDir:                r.str("assetDir", DefaultAssetDir),
+		FunctionPrefix:          r.str("functionPrefix", DefaultFunctionPrefix),
+		Mode:                    r.str("mode", DefaultMode),
+		SecurityHub:             r.str("securityHub", "auto"),
+		KeyAlias:                r.str("keyAlias", DefaultKeyAlias),
+		Readers:                 r.list("readers"),
+		ExemptTag:               r.str("exemptTag", DefaultExemptTag),
+		Regions:                 r.list("regions"),
+		Schedule:                r.str("schedule", DefaultSchedule),
+		LogRetentionDays:        r.integer("logRetentionDays", DefaultLogRetention),
+		MaxConcurrency:          r.integer("maxConcurrency", DefaultMaxConcurrency),
+		Organization:            r.boolean("organization", false),
+		ManagementAccount:       r.str("managementAccount", ""),
+		OrganizationID:          r.str("organizationId", ""),
+		OrganizationalUnitIDs:   r.list("organizationalUnitIds"),
+		MemberRegions:           r.list("memberRegions"),
+		RoleName:                r.str("roleName", DefaultRoleName),
+		Keys:                    r.keys("keys"),
+		Part:                    r.str("part", PartCentral),
+		CentralEventBusARN:      r.str("centralEventBusArn", ""),
+		CentralFunctionRoleARNs: r.list("centralFunctionRoleArns"),
 	}
 	// Reserved concurrency is gone: events wait in SQS queues, so nothing
 	// is lost when a function is throttled, and reserving needs the
@@ -196,6 +214,10 @@ func (c Config) Validate() error {
 		{c.OrganizationID == "" || orgIDRE.MatchString(c.OrganizationID), "organizationId", `an organization id "o-..."`},
 		{all(c.OrganizationalUnitIDs, ouIDRE.MatchString), "organizationalUnitIds", `root or OU ids ("r-...", "ou-...")`},
 		{all(c.MemberRegions, regionRE.MatchString), "memberRegions", "Region names"},
+		{all(c.Keys, validKeyItem), "keys", `Region to KMS key ARN, {"us-east-1": "arn:aws:kms:us-east-1:111122223333:key/..."}, the key in that Region`},
+		{c.Part == PartCentral || c.Part == PartManagement, "part", `"central" or "management"`},
+		{c.CentralEventBusARN == "" || busARNRE.MatchString(c.CentralEventBusARN), "centralEventBusArn", "an event bus ARN (the central stack's output)"},
+		{all(c.CentralFunctionRoleARNs, roleARNRE.MatchString), "centralFunctionRoleArns", "IAM role ARNs (the central stack's output)"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {
@@ -212,6 +234,18 @@ func (c Config) Validate() error {
 			return fmt.Errorf("context %q is required when organization=true (the root id \"r-...\" covers every account)", "organizationalUnitIds")
 		case len(c.MemberRegions) == 0:
 			return fmt.Errorf("context %q is required when organization=true", "memberRegions")
+		}
+	}
+	if c.Part == PartManagement {
+		switch {
+		case !c.Organization:
+			return fmt.Errorf("context %q needs organization=true", "part=management")
+		case c.CentralEventBusARN == "":
+			return fmt.Errorf("context %q is required when part=management (output %s of the central stack)", "centralEventBusArn", OutputCentralBusARN)
+		case len(c.CentralFunctionRoleARNs) == 0:
+			return fmt.Errorf("context %q is required when part=management (output %s of the central stack)", "centralFunctionRoleArns", OutputCentralRoleARNs)
+		case arnAccount(c.CentralEventBusARN) == c.ManagementAccount:
+			return fmt.Errorf("context %q: the central stack is in the management account; there is no management part to deploy", "part")
 		}
 	}
 	return nil
@@ -232,6 +266,11 @@ func (c Config) Environment(topicARN, table string) map[string]string {
 		// Off by context; the functions import wherever Security Hub is
 		// enabled otherwise.
 		"TRAILGUARD_SECURITY_HUB": cmp.Or(c.SecurityHub, "auto"),
+	}
+	// Only when set: an empty TRAILGUARD_KEYS and an absent one both mean
+	// the alias, and the template stays as it was for users without keys.
+	if len(c.Keys) > 0 {
+		env["TRAILGUARD_KEYS"] = strings.Join(c.Keys, ",")
 	}
 	if c.Organization {
 		env["TRAILGUARD_ROLE_NAME"] = c.RoleName

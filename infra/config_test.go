@@ -25,6 +25,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogRetentionDays: 90,
 		MaxConcurrency:   2,
 		RoleName:         "TrailguardRemediation",
+		Part:             PartCentral,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)

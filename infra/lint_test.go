@@ -15,12 +15,13 @@ const (
 )
 
 // TestCfnLint runs cfn-lint on every synthesized template (account mode,
-// organization mode, and the member template embedded in the StackSet).
+// organization mode, the member template embedded in the StackSet, the
+// Region stacks and the management stacks).
 // Errors fail the test; warnings and informational messages are logged.
 func TestCfnLint(t *testing.T) {
 	lint := requireTool(t, "cfn-lint", `python3 -m pip install "cfn-lint==1.51.*"`)
 	var templates []string
-	for _, overrides := range []map[string]any{nil, orgContext} {
+	for _, overrides := range []map[string]any{nil, orgContext, regionsContext, managementContext} {
 		s := synth(t, overrides)
 		found, err := filepath.Glob(filepath.Join(s.dir, "*.template.json"))
 		if err != nil {
@@ -38,8 +39,10 @@ func TestCfnLint(t *testing.T) {
 			templates = append(templates, p)
 		}
 	}
-	if len(templates) != 3 {
-		t.Errorf("templates to lint: %v, want 3", templates)
+	// 1 (account) + 2 (organization: central, member) + 3 (central and
+	// two Region stacks) + 2 (management stacks).
+	if len(templates) != 8 {
+		t.Errorf("templates to lint: %v, want 8", templates)
 	}
 	for _, tmpl := range templates {
 		cmd := exec.Command(lint, "--", tmpl)

@@ -72,10 +72,18 @@ func BuildApp(app awscdk.App, ctx map[string]any) (*Trailguard, error) {
 	if err != nil {
 		return nil, err
 	}
+	AddChecks(app)
+	if cfg.Part == PartManagement {
+		// The management stacks have no function code: no build needed.
+		ms, err := newManagementStacks(app, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &Trailguard{Management: ms}, nil
+	}
 	if err := checkAssets(cfg.AssetDir); err != nil {
 		return nil, err
 	}
-	AddChecks(app)
 	var env *awscdk.Environment
 	if cfg.Account != "" || cfg.Region != "" {
 		env = &awscdk.Environment{}
@@ -86,12 +94,25 @@ func BuildApp(app awscdk.App, ctx map[string]any) (*Trailguard, error) {
 			env.Region = jsii.String(cfg.Region)
 		}
 	}
-	return NewTrailguardStack(app, cfg.StackName, &StackProps{
+	tg, err := NewTrailguardStack(app, cfg.StackName, &StackProps{
 		StackProps: awscdk.StackProps{Env: env},
 		Config:     cfg,
 		AssetDir:   cfg.AssetDir,
 		Context:    ctx,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The central stack's Region: pinned by context, else the CLI's
+	// (CDK_DEFAULT_REGION, from the profile `cdk deploy` uses).
+	home := cfg.Region
+	if home == "" {
+		home = os.Getenv("CDK_DEFAULT_REGION")
+	}
+	if tg.Regions, err = newRegionStacks(app, tg.Stack, cfg, home); err != nil {
+		return nil, err
+	}
+	return tg, nil
 }
 
 // checkAssets makes sure every function's bootstrap exists, so a missing

@@ -9,13 +9,11 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudformation"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/trailguard/trailguard/pkg/event"
 )
 
 // Parameters of the member template; the StackSet fills them from the
@@ -57,53 +55,65 @@ type Member struct {
 // role the central functions assume, and the baseline key. It synthesizes
 // without bootstrap resources (a StackSet cannot use them).
 func NewMemberStack(scope constructs.Construct, id string, cfg Config) (*MemberStack, error) {
+	return newMemberStack(scope, id, cfg, memberOptions{})
+}
+
+// memberOptions are what differs between the StackSet's member template
+// and the management account's stacks (management.go).
+type memberOptions struct {
+	// env pins the stack's account and Region (management stacks).
+	env *awscdk.Environment
+	// busARN and roleARNs are the parameters' defaults (management stacks,
+	// which are deployed without the StackSet filling them in).
+	busARN   string
+	roleARNs []string
+}
+
+func newMemberStack(scope constructs.Construct, id string, cfg Config, opts memberOptions) (*MemberStack, error) {
 	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
 		Description: jsii.String("trailguard member account: forwards CloudTrail and KMS events to the central bus, remediation role, baseline key"),
 		Synthesizer: awscdk.NewBootstraplessSynthesizer(&awscdk.BootstraplessSynthesizerProps{}),
+		Env:         opts.env,
 	})
+	var busDefault, accountDefault, rolesDefault *string
+	if opts.busARN != "" {
+		busDefault = jsii.String(opts.busARN)
+		accountDefault = jsii.String(arnAccount(opts.busARN))
+		rolesDefault = jsii.String(strings.Join(opts.roleARNs, ","))
+	}
 	busARN := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralBusARN), &awscdk.CfnParameterProps{
 		Type:           jsii.String("String"),
 		Description:    jsii.String("ARN of the central trailguard event bus"),
-		AllowedPattern: jsii.String(`^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._\-/]+$`),
+		AllowedPattern: jsii.String(busARNPattern),
+		Default:        busDefault,
 	})
 	account := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralAccount), &awscdk.CfnParameterProps{
 		Type:           jsii.String("String"),
 		Description:    jsii.String("Account id of the central trailguard stack"),
 		AllowedPattern: jsii.String(`^\d{12}$`),
+		Default:        accountDefault,
 	})
 	roleARNs := awscdk.NewCfnParameter(stack, jsii.String(ParamCentralRoleARNs), &awscdk.CfnParameterProps{
 		Type:        jsii.String("CommaDelimitedList"),
 		Description: jsii.String("ARNs of the central trailguard functions' roles, the only principals that may assume the remediation role"),
+		Default:     rolesDefault,
 	})
 
 	m := &MemberStack{Stack: stack}
 	m.BaselineKey = NewBaselineKey(stack, "BaselineKey", cfg.KeyAlias, cfg.Readers)
-
-	m.ForwardRole = awsiam.NewRole(stack, jsii.String("ForwardRole"), &awsiam.RoleProps{
-		Description: jsii.String("trailguard: lets EventBridge forward this account's trail and key events to the central bus"),
-		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil), &map[string]any{
-			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
-		}),
+	// The central account has its own baseline key in every Region (the
+	// central stack and its Region stacks, regions.go); aliases are unique
+	// per account and Region, so a stack instance there must not create
+	// another (finding 5; the StackSet also excludes the central account).
+	notCentral := awscdk.NewCfnCondition(stack, jsii.String(CondNotCentralAccount), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionNot(awscdk.Fn_ConditionEquals(awscdk.Aws_ACCOUNT_ID(), account.ValueAsString())),
 	})
-	bus := awsevents.EventBus_FromEventBusArn(stack, jsii.String("CentralBus"), busARN.ValueAsString())
-	for _, r := range []struct {
-		id      string
-		pattern event.Pattern
-	}{
-		{"ForwardTrailEvents", event.TrailPattern()},
-		{"ForwardKeyEvents", event.KeyPattern()},
-	} {
-		p, err := EventPattern(r.pattern)
-		if err != nil {
-			return nil, fmt.Errorf("member rule %s: %w", r.id, err)
-		}
-		awsevents.NewRule(stack, jsii.String(r.id), &awsevents.RuleProps{
-			Description:  jsii.String("trailguard: forward to the central bus"),
-			EventPattern: p,
-			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewEventBus(bus, &awseventstargets.EventBusProps{
-				Role: m.ForwardRole,
-			})},
-		})
+	setCondition(m.BaselineKey, notCentral)
+
+	var err error
+	m.ForwardRole, err = addForwarding(stack, busARN.ValueAsString())
+	if err != nil {
+		return nil, err
 	}
 
 	statements, err := remediationStatements(MemberActions(), policyTargets{})
@@ -121,6 +131,16 @@ func NewMemberStack(scope constructs.Construct, id string, cfg Config) (*MemberS
 			"Remediation": awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &statements}),
 		},
 	})
+	// IAM names are global per account: a named role in a template
+	// deployed to several Regions fails in every Region after the first
+	// (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html,
+	// RoleName). The central functions assume the role by name
+	// (TRAILGUARD_ROLE_NAME), so it keeps its name and is created only by
+	// the stack instance in RoleRegion (finding 1).
+	isRoleRegion := awscdk.NewCfnCondition(stack, jsii.String(CondRoleRegion), &awscdk.CfnConditionProps{
+		Expression: awscdk.Fn_ConditionEquals(awscdk.Aws_REGION(), jsii.String(cfg.RoleRegion())),
+	})
+	setCondition(m.RemediationRole, isRoleRegion)
 	addMemberSuppressions(m)
 	return m, nil
 }
@@ -192,8 +212,19 @@ func newMemberStackSet(stack awscdk.Stack, cfg Config, m *Member, bus awsevents.
 			RegionConcurrencyType:      jsii.String("PARALLEL"),
 		},
 		StackInstancesGroup: []any{&awscloudformation.CfnStackSet_StackInstancesProperty{
+			// The central account is covered by the central stack and its
+			// Region stacks; an instance there would clash with their
+			// baseline key aliases (finding 5). DIFFERENCE deploys to the
+			// OUs except the listed accounts
+			// (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-cloudformation-stackset-deploymenttargets.html).
+			// The management account never gets an instance ("StackSets
+			// doesn't deploy stack instances to the organization management
+			// account", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeploymentTargets.html):
+			// it deploys the management stacks (management.go).
 			DeploymentTargets: &awscloudformation.CfnStackSet_DeploymentTargetsProperty{
 				OrganizationalUnitIds: jsii.Strings(cfg.OrganizationalUnitIDs...),
+				AccountFilterType:     jsii.String("DIFFERENCE"),
+				Accounts:              &[]*string{awscdk.Aws_ACCOUNT_ID()},
 			},
 			Regions: jsii.Strings(cfg.MemberRegions...),
 		}},

@@ -77,6 +77,11 @@ type Trailguard struct {
 	// Member is the member-account template embedded in the StackSet
 	// (organization mode only).
 	Member *Member
+	// Regions are the central account's stacks in the other covered
+	// Regions (regions.go), Management the management account's stacks
+	// (part=management, management.go; then Stack is nil).
+	Regions    []*RegionStack
+	Management []*MemberStack
 }
 
 // NewTrailguardStack builds the central stack: the three functions, their
@@ -225,6 +230,7 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 			return nil, err
 		}
 		newMemberStackSet(stack, cfg, tg.Member, tg.Bus, roleARNs)
+		addCentralOutputs(tg, roleARNs)
 	}
 
 	addStackSuppressions(tg, cfg)

@@ -680,6 +680,8 @@ func TestNagNoErrors(t *testing.T) {
 		// With an explicit environment the CDK renders some values as
 		// literals; the suppressions must still match.
 		{"explicit environment", envContext},
+		{"Region stacks", regionsContext},
+		{"management part", managementContext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := synth(t, tc.overrides)
@@ -695,7 +697,15 @@ func TestNagNoErrors(t *testing.T) {
 					}
 				})
 			}
-			check("central stack", assertions.Annotations_FromStack(s.tg.Stack))
+			if s.tg.Stack != nil {
+				check("central stack", assertions.Annotations_FromStack(s.tg.Stack))
+			}
+			for _, rs := range s.tg.Regions {
+				check("Region stack "+rs.Region, assertions.Annotations_FromStack(rs.Stack))
+			}
+			for _, m := range s.tg.Management {
+				check("management stack "+*m.Stack.Region(), assertions.Annotations_FromStack(m.Stack))
+			}
 			if s.tg.Member != nil {
 				check("member stack", assertions.Annotations_FromStack(s.tg.Member.Stack))
 			}
