@@ -177,7 +177,44 @@ func forMoto(t *testing.T, tmpl map[string]any) map[string]any {
 		jsonParts(t, p["KeyPolicy"], &parts)
 		p["KeyPolicy"] = map[string]any{"Fn::Join": []any{"", parts}}
 	}
+	// moto's CloudFormation creates no AWS::CloudWatch::Alarm (README
+	// "Emulator gaps"), so a Fn::GetAtt of an alarm's Arn (the dashboard's
+	// alarm widgets) would fail validation: put in its place the ARN
+	// CloudFormation returns for an alarm
+	// (arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>; the
+	// logical id stands for the generated name).
+	alarms := map[string]bool{}
+	for id, r := range out["Resources"].(map[string]any) {
+		if r.(map[string]any)["Type"] == "AWS::CloudWatch::Alarm" {
+			alarms[id] = true
+		}
+	}
+	out["Resources"] = replaceAlarmARNs(out["Resources"], alarms)
 	return out
+}
+
+// replaceAlarmARNs returns v with every {"Fn::GetAtt": [alarm, "Arn"]} of
+// an alarm in alarms replaced by the alarm's ARN as CloudFormation forms it.
+func replaceAlarmARNs(v any, alarms map[string]bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if ga, ok := x["Fn::GetAtt"].([]any); ok && len(x) == 1 && len(ga) == 2 {
+			if id, _ := ga[0].(string); alarms[id] && ga[1] == "Arn" {
+				return map[string]any{"Fn::Join": []any{"", []any{"arn:", map[string]any{"Ref": "AWS::Partition"}, ":cloudwatch:",
+					map[string]any{"Ref": "AWS::Region"}, ":", map[string]any{"Ref": "AWS::AccountId"}, ":alarm:" + id}}}
+			}
+		}
+		for k, e := range x {
+			x[k] = replaceAlarmARNs(e, alarms)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = replaceAlarmARNs(e, alarms)
+		}
+		return x
+	}
+	return v
 }
 
 // jsonParts appends v as JSON text to parts, an intrinsic function (a
