@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -173,7 +174,7 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 	// Counted per key and trails: a key shared by many trails legitimately
 	// gets one write per trail (or set of trails) it starts serving; a
 	// loop rewrites it for the same trails again and again.
-	if out, alert, ok, err := rn.guard(ctx, a.Target+" for trail "+strings.Join(trails, ",")); !ok {
+	if out, alert, ok, err := rn.guard(ctx, guardKey(a.Target, trails)); !ok {
 		return out, alert, err
 	}
 	defer rn.forgetKey(a.Target)
@@ -218,6 +219,20 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 		rn.amendChange(now, m)
 		return put(m)
 	})
+}
+
+// guardKey is the loop guard's resource for a write to keyARN for trails:
+// readable for one trail; for several, a digest of their sorted ARNs, so
+// the name stays far below DynamoDB's 1,024-byte sort-key limit
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+func guardKey(keyARN string, trails []string) string {
+	if len(trails) == 1 {
+		return keyARN + " for trail " + trails[0]
+	}
+	sorted := slices.Clone(trails)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, "\n")))
+	return fmt.Sprintf("%s for %d trails %x", keyARN, len(trails), sum[:12])
 }
 
 // errNothingToWrite ends a recorded write whose last re-read showed the

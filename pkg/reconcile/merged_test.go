@@ -67,3 +67,41 @@ func TestOneWritePerKey(t *testing.T) {
 		checkFixed(t, w, cfg, motoAccount, arn, map[bool]string{true: shared, false: base}[slices.Contains(sharedTrails, arn)])
 	}
 }
+
+// TestGuardKeyIsShort: the loop guard's item name for a write serving many
+// trails stays well below DynamoDB's 1,024-byte sort key, is the same for
+// the same trails in any order, and differs for other trails.
+func TestGuardKeyIsShort(t *testing.T) {
+	const key = "arn:aws:kms:us-east-1:123456789012:key/0c58ec79-4c0d-417f-af79-419f9a0d527d"
+	var many []string
+	for i := range 200 {
+		many = append(many, fmt.Sprintf("arn:aws:cloudtrail:us-east-1:123456789012:trail/a-rather-long-trail-name-%03d", i))
+	}
+	reversed := slices.Clone(many)
+	slices.Reverse(reversed)
+	tests := []struct {
+		name   string
+		trails []string
+		check  func(t *testing.T, got string)
+	}{
+		{"one trail readable", many[:1], func(t *testing.T, got string) {
+			if got != key+" for trail "+many[0] {
+				t.Errorf("got %q", got)
+			}
+		}},
+		{"200 trails short", many, func(t *testing.T, got string) {
+			if len(got) > 200 {
+				t.Errorf("%d bytes: %q", len(got), got)
+			}
+			if got != guardKey(key, reversed) {
+				t.Error("order changes the name")
+			}
+			if got == guardKey(key, many[1:]) {
+				t.Error("other trails give the same name")
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.check(t, guardKey(key, tc.trails)) })
+	}
+}
