@@ -228,15 +228,26 @@ func multivaluedKey(key string) bool {
 
 // evalCondition evaluates a statement's condition block: every operator
 // and every key under it must hold. why says what could not be decided
-// when the result is triUnknown.
+// when the result is triUnknown; when several pairs are undecided it names
+// the first in (operator, key) order, so the reason does not depend on Go's
+// random map order (the fuzz round trip compares whole results).
 func evalCondition(c Condition, ctx reqContext) (tri, string) {
 	res, why := triTrue, ""
+	var whyOp, whyKey string
+	undecided := func(op, key, w string) {
+		if res == triTrue || op < whyOp || (op == whyOp && key < whyKey) {
+			res, whyOp, whyKey = triUnknown, op, key
+			if w == "" {
+				why = "condition operator " + strconv.Quote(op) + " is not one trailguard knows"
+			} else {
+				why = "condition " + op + " on " + key + ": " + w
+			}
+		}
+	}
 	for op, keys := range c {
 		o := parseOperator(op)
 		if o.kind == opUnknown {
-			if res == triTrue {
-				res, why = triUnknown, "condition operator "+strconv.Quote(op)+" is not one trailguard knows"
-			}
+			undecided(op, "", "")
 			continue
 		}
 		for key, vals := range keys {
@@ -245,9 +256,7 @@ func evalCondition(c Condition, ctx reqContext) (tri, string) {
 			case triFalse:
 				return triFalse, ""
 			case triUnknown:
-				if res == triTrue {
-					res, why = triUnknown, "condition "+op+" on "+key+": "+w
-				}
+				undecided(op, key, w)
 			}
 		}
 	}

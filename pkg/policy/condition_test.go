@@ -207,24 +207,37 @@ func TestConditionBlocks(t *testing.T) {
 		name string
 		c    Condition
 		want tri
+		why  string // the reason when want is triUnknown
 	}{
-		{"empty", nil, triTrue},
-		{"all keys of a block hold", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:SourceAccount": {"1"}}}, triTrue},
-		{"one key of a block fails", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:SourceAccount": {"2"}}}, triFalse},
-		{"all blocks hold", Condition{"StringEquals": {"aws:SourceArn": {"a"}}, "StringLike": {"aws:SourceAccount": {"?"}}}, triTrue},
-		{"one block fails", Condition{"StringEquals": {"aws:SourceArn": {"a"}}, "StringNotLike": {"aws:SourceAccount": {"?"}}}, triFalse},
-		{"unknown and true", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:PrincipalOrgID": {"o"}}}, triUnknown},
-		{"unknown and false", Condition{"StringEquals": {"aws:SourceArn": {"b"}}, "Foo": {"aws:SourceArn": {"a"}}}, triFalse},
-		{"unknown operator with no keys", Condition{"Foo": {}}, triUnknown},
-		{"empty value list", Condition{"StringEquals": {"aws:SourceArn": {}}}, triFalse},
-		{"empty value list, negated", Condition{"StringNotEquals": {"aws:SourceArn": {}}}, triTrue},
+		{"empty", nil, triTrue, ""},
+		{"all keys of a block hold", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:SourceAccount": {"1"}}}, triTrue, ""},
+		{"one key of a block fails", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:SourceAccount": {"2"}}}, triFalse, ""},
+		{"all blocks hold", Condition{"StringEquals": {"aws:SourceArn": {"a"}}, "StringLike": {"aws:SourceAccount": {"?"}}}, triTrue, ""},
+		{"one block fails", Condition{"StringEquals": {"aws:SourceArn": {"a"}}, "StringNotLike": {"aws:SourceAccount": {"?"}}}, triFalse, ""},
+		{"unknown and true", Condition{"StringEquals": {"aws:SourceArn": {"a"}, "aws:PrincipalOrgID": {"o"}}}, triUnknown,
+			"condition StringEquals on aws:PrincipalOrgID: the key is not one trailguard models for a KMS request"},
+		{"unknown and false", Condition{"StringEquals": {"aws:SourceArn": {"b"}}, "Foo": {"aws:SourceArn": {"a"}}}, triFalse, ""},
+		{"unknown operator with no keys", Condition{"Foo": {}}, triUnknown, `condition operator "Foo" is not one trailguard knows`},
+		// Several undecided pairs: the reason names the first in
+		// (operator, key) order whatever order the maps are ranged in
+		// (the fuzz round trip compares whole results; CI found this).
+		{"two undecided operators", Condition{"StrigEquals": {"aws:SourceArn": {"a"}}, "StringLike": {"x:y": {"a"}}}, triUnknown,
+			`condition operator "StrigEquals" is not one trailguard knows`},
+		{"two undecided keys", Condition{"StringLike": {"x:b": {"a"}, "x:a": {"a"}, "x:c": {"a"}}}, triUnknown,
+			"condition StringLike on x:a: the key is not one trailguard models for a KMS request"},
+		{"empty value list", Condition{"StringEquals": {"aws:SourceArn": {}}}, triFalse, ""},
+		{"empty value list, negated", Condition{"StringNotEquals": {"aws:SourceArn": {}}}, triTrue, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Map order is random: evaluate repeatedly.
-			for range 20 {
-				if got, _ := evalCondition(tt.c, ctx); got != tt.want {
+			for range 50 {
+				got, why := evalCondition(tt.c, ctx)
+				if got != tt.want {
 					t.Fatalf("got %v, want %v", got, tt.want)
+				}
+				if why != tt.why {
+					t.Fatalf("reason %q, want %q", why, tt.why)
 				}
 			}
 		})

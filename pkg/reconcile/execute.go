@@ -180,7 +180,7 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 	defer rn.forgetKey(a.Target)
 	change := state.Change{Account: st.Account, Region: region, Resource: a.Target, Trails: trails,
 		Rules: ruleNames(rules), Action: string(plan.PutKeyPolicy), Before: before, After: merged}
-	put := func(p string) error {
+	put := func(ctx context.Context, p string) error {
 		_, err := c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{
 			KeyId:      aws.String(keyID(a.Target)),
 			PolicyName: aws.String(defaultPolicyName),
@@ -193,21 +193,21 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 		return nil
 	}
 	if rn.r.store == nil {
-		return rn.recorded(ctx, h, change, func() error { return put(merged) })
+		return rn.recorded(ctx, h, change, func(ctx context.Context) error { return put(ctx, merged) })
 	}
 	// With a table, the loop guard and the change record cost round trips
 	// after the read above: read the policy once more right before the
 	// write, so that a person's edit is overwritten only if it lands in
 	// the single round trip between this read and the write (KMS has no
 	// conditional PutKeyPolicy).
-	return rn.recorded(ctx, h, change, func() error {
+	return rn.recorded(ctx, h, change, func(ctx context.Context) error {
 		again, err := c.KMS.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(a.Target), PolicyName: aws.String(defaultPolicyName)})
 		if err != nil {
 			return fmt.Errorf("get key policy %s: %w", a.Target, err)
 		}
 		now := aws.ToString(again.Policy)
 		if now == before {
-			return put(merged)
+			return put(ctx, merged)
 		}
 		m, changed, err := compliance.Merge(now, grant)
 		if err != nil {
@@ -217,7 +217,7 @@ func (rn *run) writeKeyPolicy(ctx context.Context, st compliance.State, a plan.A
 			return errNothingToWrite
 		}
 		rn.amendChange(now, m)
-		return put(m)
+		return put(ctx, m)
 	})
 }
 
@@ -243,7 +243,7 @@ var errNothingToWrite = errors.New("nothing to write: the last read shows the ch
 // table is configured), checks the lease is still held, calls write, and
 // records the outcome. Nothing is written when the record cannot be made:
 // every write trailguard makes is in the change log.
-func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func() error) (Outcome, string, error) {
+func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func(context.Context) error) (Outcome, string, error) {
 	var id string
 	if rn.r.store != nil {
 		c.Source = rn.r.sourceOf(ctx)
@@ -261,7 +261,22 @@ func (rn *run) recorded(ctx context.Context, h held, c state.Change, write func(
 		rn.finishChange(ctx, id, state.Failed, "not written: "+err.Error())
 		return Failed, "", fmt.Errorf("%s %s: not written: %w", c.Action, c.Resource, err)
 	}
-	if err := write(); err != nil {
+	wctx, cancel := h.writeContext(ctx)
+	err := write(wctx)
+	leaseEnded := wctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err != nil {
+		if leaseEnded {
+			// The outcome is unknown (a call may have been cancelled
+			// on the wire): the record stays pending, like a lost answer;
+			// unless the lease ran out in a propagation wait, after
+			// CloudTrail had answered the last call with a refusal.
+			var prop *errPropagating
+			if errors.As(err, &prop) {
+				rn.finishChange(ctx, id, state.Failed, "not written: the lease ran out waiting for the key policy to propagate")
+			}
+			return Failed, "", fmt.Errorf("%s %s: the lease ran out during the write: %w: %w", c.Action, c.Resource, state.ErrLeaseLost, err)
+		}
 		if errors.Is(err, errNothingToWrite) {
 			rn.finishChange(ctx, id, state.Failed, err.Error())
 			return Unchanged, "", nil
@@ -367,7 +382,7 @@ func (rn *run) keyState(ctx context.Context, st compliance.State, a plan.Action)
 	after := map[plan.Kind]string{plan.EnableKey: compliance.KeyStateEnabled, plan.CancelKeyDeletion: "Disabled", plan.EnableKeyRotation: "rotation true"}[a.Kind]
 	change := state.Change{Account: st.Account, Region: region, Resource: a.Target, Trails: []string{st.Trail.ARN},
 		Rules: ruleNames(a.Rules), Action: string(a.Kind), Before: before, After: after}
-	return rn.recorded(ctx, h, change, func() error {
+	return rn.recorded(ctx, h, change, func(ctx context.Context) error {
 		var err error
 		switch a.Kind {
 		case plan.EnableKey:
@@ -483,7 +498,7 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 	}
 	change := state.Change{Account: st.Account, Region: trailRegion, Resource: a.Target, Trails: []string{a.Target},
 		Rules: ruleNames(a.Rules), Action: string(plan.UpdateTrail), Before: before, After: keyARN}
-	return rn.recorded(ctx, h, change, func() error {
+	return rn.recorded(ctx, h, change, func(ctx context.Context) error {
 		return rn.callUpdateTrail(ctx, c, a.Target, &cloudtrail.UpdateTrailInput{Name: aws.String(name), KmsKeyId: aws.String(keyARN)})
 	})
 }

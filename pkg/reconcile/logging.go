@@ -43,7 +43,7 @@ func (rn *run) startLogging(ctx context.Context, st compliance.State, a plan.Act
 	defer rn.statuses.forget(a.Target)
 	change := state.Change{Account: st.Account, Region: cmp.Or(a.Region, st.Trail.HomeRegion), Resource: a.Target,
 		Trails: []string{a.Target}, Rules: ruleNames(a.Rules), Action: string(a.Kind), Before: "logging false", After: "logging true"}
-	return rn.recorded(ctx, h, change, func() error {
+	return rn.recorded(ctx, h, change, func(ctx context.Context) error {
 		if _, err := c.CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: aws.String(name)}); err != nil {
 			return fmt.Errorf("start logging %s: %w", a.Target, err)
 		}

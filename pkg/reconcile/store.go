@@ -79,6 +79,15 @@ func (h held) check() error {
 	return nil
 }
 
+// writeContext bounds ctx by the lease (state.Lease.WriteContext); with
+// an in-process lock there is nothing to bound.
+func (h held) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if h.lease == nil {
+		return context.WithCancel(ctx)
+	}
+	return h.lease.WriteContext(ctx)
+}
+
 func (h held) release(ctx context.Context, r *Reconciler) {
 	if h.unlock != nil {
 		h.unlock()

@@ -144,7 +144,7 @@ func (rn *run) undoKeyPolicy(ctx context.Context, c state.Change) (state.Change,
 	}
 	change := state.Change{Account: c.Account, Region: region, Resource: c.Resource, Trails: c.Trails,
 		Rules: c.Rules, Action: string(plan.PutKeyPolicy), Before: aws.ToString(cur.Policy), After: c.Before}
-	return rn.undoWrite(ctx, h, change, func() error {
+	return rn.undoWrite(ctx, h, change, func(ctx context.Context) error {
 		_, err := kc.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(keyID(c.Resource)),
 			PolicyName: aws.String(defaultPolicyName), Policy: aws.String(c.Before)})
 		if err != nil {
@@ -195,7 +195,7 @@ func (rn *run) undoUpdateTrail(ctx context.Context, c state.Change) (state.Chang
 }
 
 // undoWrite records and makes an undo's write.
-func (rn *run) undoWrite(ctx context.Context, h held, c state.Change, write func() error) (state.Change, error) {
+func (rn *run) undoWrite(ctx context.Context, h held, c state.Change, write func(context.Context) error) (state.Change, error) {
 	out, _, err := rn.recorded(ctx, h, c, write)
 	if err != nil {
 		return state.Change{}, err

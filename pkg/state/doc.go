@@ -25,8 +25,14 @@
 // record for a whole lease duration, on a table of its own schema. A
 // trailguard lease covers one read-merge-write of milliseconds inside a
 // bounded Lambda invocation: one conditional PutItem with an expiry time,
-// a conditional DeleteItem to release it, and a check of the remaining
-// lease before the write are the whole protocol (about 100 lines here).
+// a conditional DeleteItem to release it, a check of the remaining
+// lease before the write, and a context that ends with the lease
+// (Lease.WriteContext, so a write still retrying when the lease runs out
+// is cancelled rather than sent after another writer took over) are the
+// whole protocol (about 100 lines here). What no lease can fence is a
+// request already on the wire when its context ends and applied by AWS
+// more than half the safety margin (1 s) later: KMS and CloudTrail offer
+// no conditional write to refuse it.
 //
 // DynamoDB conditional writes are what make this safe: "the write
 // succeeds only if the item attributes meet one or more expected

@@ -59,13 +59,28 @@ func (s *Store) Acquire(ctx context.Context, resource string) (*Lease, error) {
 	}
 }
 
+// safety is how much of the lease must be left for a write to start.
+func (l *Lease) safety() time.Duration { return min(maxLeaseSafety, l.s.lease/5) }
+
 // Check returns ErrLeaseLost when less than a safety margin of the lease
 // is left: a write must start only while the lease is surely still held.
 func (l *Lease) Check() error {
-	if left := l.until.Sub(l.s.now()); left < min(maxLeaseSafety, l.s.lease/5) {
+	if left := l.until.Sub(l.s.now()); left < l.safety() {
 		return fmt.Errorf("lease on %s (%s left): %w", l.resource, left.Round(time.Millisecond), ErrLeaseLost)
 	}
 	return nil
+}
+
+// WriteContext returns ctx bounded by the time the lease still protects a
+// write: its end less half the safety margin. The read-merge-write made
+// under the lease runs in it, so a call that is still retrying or waiting
+// (the SDK's retry backoff, the adaptive mode's client-side rate limiter)
+// when the lease runs out is cancelled instead of landing after another
+// writer took the lease and wrote: KMS has no conditional PutKeyPolicy and
+// CloudTrail no conditional UpdateTrail to fence a late write. The half
+// margin left covers a request already on the wire when the context ends.
+func (l *Lease) WriteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.until.Sub(l.s.now())-l.safety()/2)
 }
 
 // Release gives the lease up: a DeleteItem conditioned on still owning it,

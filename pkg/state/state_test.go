@@ -98,10 +98,25 @@ func TestLeaseIsExclusiveUntilReleasedOrExpired(t *testing.T) {
 	if err := lb.Check(); err != nil {
 		t.Fatalf("the lease is still held: Check = %v", err)
 	}
+	// A write in progress is bounded by the lease: its context ends half
+	// the 2 s safety margin before the lease does (the store's clock).
+	fresh, err := a.Acquire(ctx, k+"-write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := fresh.WriteContext(ctx)
+	dl, ok := wctx.Deadline()
+	cancel()
+	if left := time.Until(dl); !ok || left > 19*time.Second || left < 18*time.Second {
+		t.Fatalf("fresh 20 s lease: write context deadline in %v (set %v), want 19 s", left, ok)
+	}
 	c.advance(19 * time.Second) // 1 s of the lease left: too little to start a write
 	if err := lb.Check(); !errors.Is(err, state.ErrLeaseLost) {
 		t.Fatalf("1 s left: Check = %v, want ErrLeaseLost", err)
 	}
+	wctx, cancel = lb.WriteContext(ctx)
+	<-wctx.Done() // 1 s left less the 1 s half margin: ended already
+	cancel()
 	c.advance(time.Second)
 	la2, err := a.Acquire(ctx, k)
 	if err != nil {
