@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -81,12 +82,26 @@ func (a *app) newSession(ctx context.Context, mode config.Mode, fallbackRegion s
 	}
 	pctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
-	out, err := sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.RetryMaxAttempts = 1 }).
+	out, err := sts.NewFromConfig(awsCfg, func(o *sts.Options) { o.Retryer = preflightRetryer() }).
 		GetCallerIdentity(pctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return nil, fmt.Errorf("check AWS access (sts GetCallerIdentity): %w", err)
 	}
 	return &session{aws: awsCfg, cfg: cfg, account: aws.ToString(out.Account)}, nil
+}
+
+// preflightRetryer retries the access check quickly: 3 attempts, at most
+// 250 ms apart. A connection reset ("read: connection reset" or "use of
+// closed network connection", which the SDK's retryer documents as the
+// same TCP RST, aws/aws-sdk-go-v2#2737) is retried, where one attempt
+// failed the whole command (CI saw it against moto); rejected credentials
+// are not retryable and still fail at once, and an unreachable endpoint
+// within about half a second.
+func preflightRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.MaxBackoff = 250 * time.Millisecond
+	})
 }
 
 var roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
