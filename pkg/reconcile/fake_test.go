@@ -80,6 +80,8 @@ type fakeAWS struct {
 	// counts signed HeadBucket calls (there should be none).
 	bucketKey   bool
 	signedHeads int
+	// described lists the KeyId of every DescribeKey call.
+	described []string
 	// latency is added to every call; inFlight/maxInFlight measure
 	// concurrency.
 	latency     time.Duration
@@ -319,6 +321,7 @@ func (f *fakeAWS) answer(op string, in map[string]any, ignoreWrite bool) (string
 		}
 		return jsonOf(map[string]any{"TrailARN": t.ARN, "KmsKeyId": t.KmsKeyID}), ""
 	case "TrentService.DescribeKey":
+		f.described = append(f.described, str(in, "KeyId"))
 		k := f.key(str(in, "KeyId"))
 		if k == nil {
 			return "Invalid keyId " + str(in, "KeyId"), "NotFoundException"

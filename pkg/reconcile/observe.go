@@ -209,7 +209,7 @@ func (rn *run) baseline(ctx context.Context, account, region string) (keyRead, e
 	return rn.baselines.do(ctx, account+"|"+region, func() (keyRead, error) {
 		ref, explicit := rn.r.cfg.BaselineKey(region)
 		kr, err := rn.readKey(ctx, account, region, ref)
-		if err != nil || kr.Key != nil {
+		if err != nil || (kr.Key != nil && kr.Key.State == compliance.KeyStateEnabled) {
 			return kr, err
 		}
 		switch {
@@ -237,6 +237,19 @@ func (rn *run) readKey(ctx context.Context, account, region, ref string) (keyRea
 	if a, err := arn.Parse(ref); err == nil {
 		region = a.Region // an alias ARN
 	}
+	refKey := account + "|" + region + "|" + ref
+	if keyARN, ok := rn.r.aliases.get(refKey); ok {
+		// Resolved by an earlier run of this container: read the key
+		// directly (its DescribeKey and GetKeyPolicy run side by side),
+		// one sequential round trip fewer. A key that is gone or no longer
+		// enabled may mean the alias moved: resolve it again.
+		kr, err := rn.readKey(ctx, account, region, keyARN)
+		if err != nil || (kr.Key != nil && kr.Key.State == compliance.KeyStateEnabled) {
+			return kr, err
+		}
+		rn.r.aliases.forget(refKey)
+		rn.keys.forget(keyARN)
+	}
 	keyARN, err := rn.refs.do(ctx, account+"|"+region+"|"+ref, func() (string, error) {
 		c, err := rn.keyClients(ctx, account, "", region)
 		if err != nil {
@@ -255,6 +268,9 @@ func (rn *run) readKey(ctx context.Context, account, region, ref string) (keyRea
 		_, err = rn.keys.do(ctx, keyARN, func() (keyRead, error) {
 			return rn.fetchKey(ctx, account, aws.ToString(meta.AWSAccountId), region, keyARN, meta)
 		})
+		if err == nil {
+			rn.r.aliases.put(refKey, keyARN)
+		}
 		return keyARN, err
 	})
 	var kp *keyProblem

@@ -46,6 +46,8 @@ type Reconciler struct {
 	// it (WithSecurityHub).
 	hub   *securityhub.Publisher
 	hubOn bool
+	// aliases keeps resolved aliases for the container's life (aliascache.go).
+	aliases *aliasCache
 }
 
 // Option configures a Reconciler.
@@ -109,6 +111,9 @@ func New(base aws.Config, cfg config.Config, opts ...Option) *Reconciler {
 		b := base.Copy()
 		b.Retryer = r.retryer
 		r.factory = NewClientFactory(b, cfg.RoleName)
+	}
+	if r.aliases == nil {
+		r.aliases = &aliasCache{ttl: DefaultAliasTTL}
 	}
 	if r.guard == nil {
 		r.guard = NewGuard(cfg.MaxAttempts, DefaultGuardWindow, nil)

@@ -274,7 +274,13 @@ func TestAllWritersRace(t *testing.T) {
 			name = "no-crash"
 		}
 		t.Run(name, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{seed: 21, jitter: 30 * time.Millisecond, lease: 1500 * time.Millisecond})
+			// A lease long against this host's load: with 1.5 s, a write
+			// path slowed on a busy 2-core machine ran past its lease's
+			// write window, so the writer (rightly) cut its write and left
+			// its record pending, its outcome unknown (pkg/state
+			// WriteContext); the deployed lease is 20 s. The crashed
+			// holders' leases expire after this long.
+			h := newHarness(t, harnessOptions{seed: 21, jitter: 30 * time.Millisecond, lease: 6 * time.Second})
 			base := h.baseline()
 			h.bucket("all-logs")
 			k := h.key(basePolicy())
