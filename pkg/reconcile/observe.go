@@ -209,7 +209,7 @@ func (rn *run) baseline(ctx context.Context, account, region string) (keyRead, e
 	return rn.baselines.do(ctx, account+"|"+region, func() (keyRead, error) {
 		ref, explicit := rn.r.cfg.BaselineKey(region)
 		kr, err := rn.readKey(ctx, account, region, ref)
-		if err != nil || (kr.Key != nil && kr.Key.State == compliance.KeyStateEnabled) {
+		if err != nil || kr.Key != nil {
 			return kr, err
 		}
 		switch {
