@@ -234,30 +234,10 @@ func TestE2EEventFromAnotherRegionReachesQueue(t *testing.T) {
 		t.Fatalf("Region stack: %s", st)
 	}
 	ctx := context.Background()
-	// moto matches a rule without a pattern (the sweeper's schedule)
-	// against every event put on the bus, and cannot invoke its Lambda
-	// target (PutEvents fails with a 500): the schedule rule's target is
-	// removed here; in AWS a schedule rule never matches events (README
-	// "Emulator gaps").
+	dropScheduleTargets(t, hc)
 	rules, err := hc.eb.ListRules(ctx, &eventbridge.ListRulesInput{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, r := range rules.Rules {
-		if aws.ToString(r.ScheduleExpression) == "" {
-			continue
-		}
-		tg, err := hc.eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: r.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, x := range tg.Targets {
-			ids = append(ids, aws.ToString(x.Id))
-		}
-		if _, err := hc.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: r.Name, Ids: ids}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	detail := `{"eventSource":"cloudtrail.amazonaws.com","eventName":"CreateTrail","awsRegion":"us-east-1","requestParameters":{"name":"t1"},"responseElements":{"trailARN":"arn:aws:cloudtrail:us-east-1:` + motoserver.AccountID + `:trail/t1"}}`
 	out, err := oc.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
@@ -310,5 +290,38 @@ func TestE2EEventFromAnotherRegionReachesQueue(t *testing.T) {
 	}
 	if ev.Detail.AWSRegion != "us-east-1" || ev.Detail.EventName != "CreateTrail" {
 		t.Errorf("queued event awsRegion %q name %q, want us-east-1 CreateTrail", ev.Detail.AWSRegion, ev.Detail.EventName)
+	}
+}
+
+// dropScheduleTargets removes the targets of the Region's schedule rules:
+// moto matches a rule without a pattern (the sweeper's schedule) against
+// every event put on the bus, and cannot invoke its Lambda target
+// (PutEvents fails with a 500); in AWS a schedule rule never matches events
+// (README "Emulator gaps").
+func dropScheduleTargets(t *testing.T, c e2eRegion) {
+	t.Helper()
+	ctx := context.Background()
+	rules, err := c.eb.ListRules(ctx, &eventbridge.ListRulesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules.Rules {
+		if aws.ToString(r.ScheduleExpression) == "" {
+			continue
+		}
+		tg, err := c.eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: r.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, x := range tg.Targets {
+			ids = append(ids, aws.ToString(x.Id))
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		if _, err := c.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: r.Name, Ids: ids}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
