@@ -31,6 +31,17 @@ import (
 // version parameter the template's rule checks.
 func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, account, region string) {
 	t.Helper()
+	cfg, err := srv.AWSConfig(context.Background(), region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrapLikeWith(t, srv, cfg, dir, stackArtifact, account, region)
+}
+
+// bootstrapLikeWith is bootstrapLike with the credentials of cfg (another
+// account's, through AssumeRole).
+func bootstrapLikeWith(t *testing.T, srv *motoserver.Server, cfg aws.Config, dir, stackArtifact, account, region string) {
+	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(filepath.Join(dir, stackArtifact+".assets.json"))
 	if err != nil {
@@ -50,10 +61,6 @@ func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, acc
 	}
 	if err := json.Unmarshal(raw, &manifest); err != nil {
 		t.Fatalf("assets manifest: %v", err)
-	}
-	cfg, err := srv.AWSConfig(ctx, region)
-	if err != nil {
-		t.Fatal(err)
 	}
 	s3c := s3.NewFromConfig(cfg, motoserver.S3Options)
 	sub := strings.NewReplacer("${AWS::AccountId}", account, "${AWS::Region}", region, "${AWS::Partition}", "aws")
@@ -89,7 +96,15 @@ func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, acc
 		strings.NewReader(`{"Name":"/cdk-bootstrap/hnb659fds/version","Value":"30","Type":"String","Overwrite":true}`))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "AmazonSSM.PutParameter")
-	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ssm/aws4_request, SignedHeaders=host, Signature=0", motoserver.AccessKeyID, region))
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatalf("credentials of %s: %v", account, err)
+	}
+	// moto takes the account from the access key id.
+	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ssm/aws4_request, SignedHeaders=host, Signature=0", creds.AccessKeyID, region))
+	if creds.SessionToken != "" {
+		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("ssm PutParameter: %v", err)

@@ -177,6 +177,19 @@ func forMoto(t *testing.T, tmpl map[string]any) map[string]any {
 		jsonParts(t, p["KeyPolicy"], &parts)
 		p["KeyPolicy"] = map[string]any{"Fn::Join": []any{"", parts}}
 	}
+	// moto resolves a Ref of an AWS::Events::EventBus to its internal
+	// object, and a rule's EventBusName given so fails (500): put in its
+	// place the bus's name, which is what Ref returns in CloudFormation
+	// (README "Emulator gaps").
+	buses := resources(out, "AWS::Events::EventBus")
+	for _, r := range resources(out, "AWS::Events::Rule") {
+		ref, _ := props(r)["EventBusName"].(map[string]any)
+		if id, ok := ref["Ref"].(string); ok && len(ref) == 1 && buses[id] != nil {
+			if name, ok := props(buses[id])["Name"].(string); ok {
+				props(r)["EventBusName"] = name
+			}
+		}
+	}
 	// moto's CloudFormation creates no AWS::CloudWatch::Alarm (README
 	// "Emulator gaps"), so a Fn::GetAtt of an alarm's Arn (the dashboard's
 	// alarm widgets) would fail validation: put in its place the ARN
