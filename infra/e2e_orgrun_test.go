@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
@@ -94,6 +98,49 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// checkAssumable does what IAM enforcement would check and moto does not
+// (its AssumeRole succeeds for any role ARN, README "Emulator gaps"): the
+// role roleName exists in account a and its trust policy allows principal
+// (the function's role) sts:AssumeRole: an Allow naming principal or its
+// account's root, and if it has an aws:PrincipalArn ArnEquals condition,
+// principal in it.
+func checkAssumable(t *testing.T, a account, roleName, principal string) {
+	t.Helper()
+	out, err := iam.NewFromConfig(a.cfg).GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String(roleName)})
+	if err != nil {
+		t.Errorf("account %s: role %s the functions assume: %v", a.id, roleName, err)
+		return
+	}
+	raw := aws.ToString(out.Role.AssumeRolePolicyDocument)
+	doc, err := url.QueryUnescape(raw)
+	if err != nil {
+		doc = raw
+	}
+	var trust struct {
+		Statement []struct {
+			Effect    string
+			Action    any
+			Principal struct{ AWS any }
+			Condition map[string]map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &trust); err != nil {
+		t.Fatalf("account %s: trust policy of %s: %v\n%q", a.id, roleName, err, raw)
+	}
+	root := principal[:strings.Index(principal, ":role/")] + ":root"
+	for _, st := range trust.Statement {
+		if st.Effect != "Allow" || !strings.Contains(fmt.Sprint(st.Action), "sts:AssumeRole") ||
+			!(matchesAny(st.Principal.AWS, principal) || matchesAny(st.Principal.AWS, root)) {
+			continue
+		}
+		if arns, ok := st.Condition["ArnEquals"]["aws:PrincipalArn"]; ok && !matchesAny(arns, principal) {
+			continue
+		}
+		return
+	}
+	t.Errorf("account %s: role %s does not trust %s:\n%q", a.id, roleName, principal, raw)
 }
 
 // stackOutputs reads a deployed stack's outputs.
@@ -259,6 +306,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
 		}
 		checkFixed(t, srv, "member "+second, a, "member-second-region")
+		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
 	t.Run("member trail with its bucket in log-archive", func(t *testing.T) {
 		a := as(t, srv, w.memberB, w.home)
@@ -268,6 +316,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
 		}
 		checkFixed(t, srv, "member, log-archive bucket", a, "member-central-bucket")
+		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
 	t.Run("organization trail of the management account", func(t *testing.T) {
 		a := as(t, srv, w.mgmt, w.home)
@@ -277,6 +326,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
 		}
 		checkFixed(t, srv, "organization trail", a, "org-trail")
+		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
 	t.Run("trail of the central account", func(t *testing.T) {
 		a := central.in(second)
@@ -289,6 +339,26 @@ func TestE2EOrganizationRun(t *testing.T) {
 			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
 		}
 		checkFixed(t, srv, "central "+second, a, "central-second-region")
+	})
+
+	t.Run("member key disabled in the second Region", func(t *testing.T) {
+		keyFn := runDeployed(t, srv, central, KeyRemediator)
+		a := as(t, srv, w.memberA, second)
+		tr, err := cloudtrail.NewFromConfig(a.cfg).GetTrail(context.Background(), &cloudtrail.GetTrailInput{Name: aws.String("member-second-region")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyARN := aws.ToString(tr.Trail.KmsKeyId)
+		if _, err := kms.NewFromConfig(a.cfg).DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(keyARN[strings.LastIndex(keyARN, "/")+1:])}); err != nil {
+			t.Fatal(err)
+		}
+		putCloudTrailEvent(t, a, "aws.kms", "DisableKey", map[string]any{"keyId": keyARN}, nil,
+			[]any{map[string]any{"accountId": a.id, "type": "AWS::KMS::Key", "ARN": keyARN}})
+		got := keyFn.deliver(t, 1)
+		if !strings.Contains(strings.Join(got.outcomes(), " "), "EnableKey=updated") {
+			t.Errorf("outcomes %v, want EnableKey=updated", got.outcomes())
+		}
+		checkFixed(t, srv, "member key re-enabled", a, "member-second-region")
 	})
 
 	// Deploying the central stack again is a no-op.
