@@ -246,10 +246,21 @@ func TestE2EOrganizationRun(t *testing.T) {
 		}
 	}
 	dropScheduleTargets(t, central.clients())
+	type deployed struct {
+		c    e2eRegion
+		d    deployment
+		name string
+		tmpl map[string]any
+		res  []cfntypes.StackResource
+	}
+	stacks := []deployed{{central.clients(), deployment{account: w.central, region: w.home}, *s.tg.Stack.StackName(), s.json, res}}
 	for _, rs := range s.tg.Regions {
-		if st, _ := createStack(t, central.in(rs.Region).clients(), deployment{account: w.central, region: rs.Region}, *rs.Stack.StackName(), stackJSON(t, rs.Stack)); st != cfntypes.StackStatusCreateComplete {
+		d := deployment{account: w.central, region: rs.Region}
+		st, res := createStack(t, central.in(rs.Region).clients(), d, *rs.Stack.StackName(), stackJSON(t, rs.Stack))
+		if st != cfntypes.StackStatusCreateComplete {
 			t.Fatalf("central Region stack %s: %s", rs.Region, st)
 		}
+		stacks = append(stacks, deployed{central.in(rs.Region).clients(), d, *rs.Stack.StackName(), stackJSON(t, rs.Stack), res})
 	}
 	outs := stackOutputs(t, central.clients(), *s.tg.Stack.StackName())
 	bus, roles := outs["CentralEventBusArn"], outs["CentralFunctionRoleArns"]
@@ -289,9 +300,11 @@ func TestE2EOrganizationRun(t *testing.T) {
 		r := *m.Stack.Region()
 		mc := as(t, srv, w.mgmt, r).clients()
 		d := deployment{account: w.mgmt, region: r, params: map[string]string{ParamCentralBusARN: bus, ParamCentralAccount: w.central, ParamCentralRoleARNs: roles}}
-		if st, res := createStack(t, mc, d, *m.Stack.StackName(), stackJSON(t, m.Stack)); st != cfntypes.StackStatusCreateComplete {
+		st, res := createStack(t, mc, d, *m.Stack.StackName(), stackJSON(t, m.Stack))
+		if st != cfntypes.StackStatusCreateComplete {
 			t.Fatalf("management stack %s: %s %+v", r, st, res)
 		}
+		stacks = append(stacks, deployed{mc, d, *m.Stack.StackName(), stackJSON(t, m.Stack), res})
 		checkDeployedForwarding(t, "management "+r, mc, bus)
 	}
 
@@ -361,6 +374,9 @@ func TestE2EOrganizationRun(t *testing.T) {
 		checkFixed(t, srv, "member key re-enabled", a, "member-second-region")
 	})
 
-	// Deploying the central stack again is a no-op.
-	redeployUnchanged(t, central.clients(), deployment{account: w.central, region: w.home}, *s.tg.Stack.StackName(), s.json, res)
+	// Deploying again is a no-op: the central stack, its Region stacks and
+	// the management stacks keep every physical id.
+	for _, x := range stacks {
+		redeployUnchanged(t, x.c, x.d, x.name, x.tmpl, x.res)
+	}
 }
