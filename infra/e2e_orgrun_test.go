@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
+	"github.com/trailguard/trailguard/internal/testbed/lambdarie"
 	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
@@ -392,6 +394,69 @@ func TestE2EOrganizationRun(t *testing.T) {
 			t.Errorf("outcomes %v, want EnableKey=updated", got.outcomes())
 		}
 		checkFixed(t, srv, "member key re-enabled", a, "member-second-region")
+	})
+
+	t.Run("sweep", func(t *testing.T) {
+		// organizations:ListAccounts "can be called only from the
+		// organization's management account or by a member account that
+		// is a delegated administrator for an Amazon Web Services
+		// service" (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html);
+		// the central account is CloudTrail's delegated administrator,
+		// which moto cannot register, and moto answers a member account's
+		// ListAccounts with no accounts. The sweeper's ListAccounts is
+		// answered through the loopback proxy with what moto lists to
+		// the management account (README "Emulator gaps").
+		listed, err := organizations.NewFromConfig(as(t, srv, w.mgmt, w.home).cfg).ListAccounts(context.Background(), &organizations.ListAccountsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accts []map[string]any
+		for _, a := range listed.Accounts {
+			accts = append(accts, map[string]any{"Id": aws.ToString(a.Id), "Arn": aws.ToString(a.Arn), "Name": aws.ToString(a.Name),
+				"Email": aws.ToString(a.Email), "Status": string(a.Status), "State": "ACTIVE"})
+		}
+		body, _ := json.Marshal(map[string]any{"Accounts": accts})
+		px, err := awsproxy.Start(srv.Endpoint, awsproxy.Options{Respond: func(c awsproxy.Call) *awsproxy.Answer {
+			if c.Service == "organizations" && c.Operation == "ListAccounts" {
+				return &awsproxy.Answer{Body: string(body)}
+			}
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = px.Close() })
+		sweepFn := runDeployedAt(t, px.URL, central, Sweeper)
+		out := lambdarie.Invoke(t, sweepFn.url, []byte(`{"version":"0","id":"e2e-sweep","detail-type":"Scheduled Event","source":"aws.events","account":"`+w.central+`","region":"`+w.home+`","resources":[],"detail":{}}`))
+		var sweep batchResult
+		if err := json.Unmarshal(out, &sweep); err != nil {
+			t.Fatalf("sweeper result %s: %v", out, err)
+		}
+		if px.Calls()["ListAccounts"] == 0 {
+			t.Errorf("the sweeper did not list the organization's accounts")
+		}
+		if len(sweep.outcomes()) != 0 {
+			t.Errorf("sweep after the event path: actions %v, want none", sweep.outcomes())
+		}
+		seen := map[string]bool{}
+		for _, r := range sweep.Results {
+			seen[r.Trail] = true
+			for _, f := range r.Findings {
+				if f.Actionable {
+					t.Errorf("sweep: %s still has %s", r.Trail, f.Rule)
+				}
+			}
+		}
+		for _, want := range []string{
+			"arn:aws:cloudtrail:" + second + ":" + w.memberA + ":trail/member-second-region",
+			"arn:aws:cloudtrail:" + w.home + ":" + w.memberB + ":trail/member-central-bucket",
+			"arn:aws:cloudtrail:" + w.home + ":" + w.mgmt + ":trail/org-trail",
+			"arn:aws:cloudtrail:" + second + ":" + w.central + ":trail/central-second-region",
+		} {
+			if !seen[want] {
+				t.Errorf("sweep did not observe %s; result %s", want, out)
+			}
+		}
 	})
 
 	// Deploying again is a no-op: the central stack, its Region stacks and

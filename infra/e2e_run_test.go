@@ -123,6 +123,13 @@ type deployedFunction struct {
 // deployed role; AWS_ENDPOINT_URL pointing at moto.
 func runDeployed(t *testing.T, srv *motoserver.Server, a account, name string) *deployedFunction {
 	t.Helper()
+	return runDeployedAt(t, srv.Endpoint, a, name)
+}
+
+// runDeployedAt is runDeployed with the function's AWS_ENDPOINT_URL set to
+// endpoint (a loopback proxy in front of moto).
+func runDeployedAt(t *testing.T, endpoint string, a account, name string) *deployedFunction {
+	t.Helper()
 	ctx := context.Background()
 	lc := lambda.NewFromConfig(a.cfg)
 	conf, err := lc.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(DefaultFunctionPrefix + name)})
@@ -144,7 +151,7 @@ func runDeployed(t *testing.T, srv *motoserver.Server, a account, name string) *
 		t.Fatalf("AssumeRole %s (the role of %s): %v", f.role, f.name, err)
 	}
 	env := lambdarie.CleanEnv(
-		"AWS_ENDPOINT_URL="+srv.Endpoint,
+		"AWS_ENDPOINT_URL="+endpoint,
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_REGION="+a.region, "AWS_DEFAULT_REGION="+a.region,
 		"AWS_ACCESS_KEY_ID="+aws.ToString(creds.Credentials.AccessKeyId),
