@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
-	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -337,9 +336,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 		a := as(t, srv, w.memberA, second)
 		createTrail(t, a, a, "member-second-region", "member-a-logs-"+second, false, false)
 		got := trailFn.deliver(t, 1)
-		if !strings.Contains(strings.Join(got.outcomes(), " "), "UpdateTrail=updated") {
-			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
-		}
+		got.want(t, "UpdateTrail=updated")
 		checkFixed(t, srv, "member "+second, a, "member-second-region")
 		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
@@ -347,9 +344,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 		a := as(t, srv, w.memberB, w.home)
 		createTrail(t, a, as(t, srv, w.logArchive, w.home), "member-central-bucket", "log-archive-member-b", false, false)
 		got := trailFn.deliver(t, 1)
-		if !strings.Contains(strings.Join(got.outcomes(), " "), "UpdateTrail=updated") {
-			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
-		}
+		got.want(t, "UpdateTrail=updated")
 		checkFixed(t, srv, "member, log-archive bucket", a, "member-central-bucket")
 		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
@@ -357,9 +352,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 		a := as(t, srv, w.mgmt, w.home)
 		createTrail(t, a, as(t, srv, w.logArchive, w.home), "org-trail", "log-archive-org", true, true)
 		got := trailFn.deliver(t, 1)
-		if !strings.Contains(strings.Join(got.outcomes(), " "), "UpdateTrail=updated") {
-			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
-		}
+		got.want(t, "UpdateTrail=updated")
 		checkFixed(t, srv, "organization trail", a, "org-trail")
 		checkAssumable(t, a, trailFn.env["TRAILGUARD_ROLE_NAME"], trailFn.role)
 	})
@@ -370,29 +363,16 @@ func TestE2EOrganizationRun(t *testing.T) {
 		// central account's member instance (moto ignores the StackSet's
 		// DIFFERENCE filter) both forward the event.
 		got := trailFn.deliver(t, -1)
-		if !strings.Contains(strings.Join(got.outcomes(), " "), "UpdateTrail=updated") {
-			t.Errorf("outcomes %v, want UpdateTrail=updated", got.outcomes())
-		}
+		got.want(t, "UpdateTrail=updated")
 		checkFixed(t, srv, "central "+second, a, "central-second-region")
 	})
 
 	t.Run("member key disabled in the second Region", func(t *testing.T) {
 		keyFn := runDeployed(t, srv, central, KeyRemediator)
 		a := as(t, srv, w.memberA, second)
-		tr, err := cloudtrail.NewFromConfig(a.cfg).GetTrail(context.Background(), &cloudtrail.GetTrailInput{Name: aws.String("member-second-region")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyARN := aws.ToString(tr.Trail.KmsKeyId)
-		if _, err := kms.NewFromConfig(a.cfg).DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(keyARN[strings.LastIndex(keyARN, "/")+1:])}); err != nil {
-			t.Fatal(err)
-		}
-		putCloudTrailEvent(t, a, "aws.kms", "DisableKey", map[string]any{"keyId": keyARN}, nil,
-			[]any{map[string]any{"accountId": a.id, "type": "AWS::KMS::Key", "ARN": keyARN}})
+		disableTrailKey(t, a, "member-second-region")
 		got := keyFn.deliver(t, 1)
-		if !strings.Contains(strings.Join(got.outcomes(), " "), "EnableKey=updated") {
-			t.Errorf("outcomes %v, want EnableKey=updated", got.outcomes())
-		}
+		got.want(t, "EnableKey=updated")
 		checkFixed(t, srv, "member key re-enabled", a, "member-second-region")
 	})
 
@@ -427,7 +407,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = px.Close() })
 		sweepFn := runDeployedAt(t, px.URL, central, Sweeper)
-		out := lambdarie.Invoke(t, sweepFn.url, []byte(`{"version":"0","id":"e2e-sweep","detail-type":"Scheduled Event","source":"aws.events","account":"`+w.central+`","region":"`+w.home+`","resources":[],"detail":{}}`))
+		out := lambdarie.Invoke(t, sweepFn.url, scheduledEvent(w.central, w.home))
 		var sweep batchResult
 		if err := json.Unmarshal(out, &sweep); err != nil {
 			t.Fatalf("sweeper result %s: %v", out, err)

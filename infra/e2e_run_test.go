@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -242,6 +243,25 @@ func deployedBootstrap(t *testing.T, a account, sha, fn string) string {
 	return ""
 }
 
+// disableTrailKey disables the key of trail name in a, as a person would,
+// and puts the DisableKey event.
+func disableTrailKey(t *testing.T, a account, name string) {
+	t.Helper()
+	ctx := context.Background()
+	tr, err := cloudtrail.NewFromConfig(a.cfg).GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyARN := aws.ToString(tr.Trail.KmsKeyId)
+	// By key id: moto's DisableKey fails (500) on a key ARN, which AWS
+	// accepts (README "Emulator gaps").
+	if _, err := kms.NewFromConfig(a.cfg).DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(keyARN[strings.LastIndex(keyARN, "/")+1:])}); err != nil {
+		t.Fatalf("DisableKey %s: %v", keyARN, err)
+	}
+	putCloudTrailEvent(t, a, "aws.kms", "DisableKey", map[string]any{"keyId": keyARN}, nil,
+		[]any{map[string]any{"accountId": a.id, "type": "AWS::KMS::Key", "ARN": keyARN}})
+}
+
 // batchResult is an SQS-fed function's result.
 type batchResult struct {
 	Results []struct {
@@ -316,6 +336,20 @@ func (f *deployedFunction) deliver(t *testing.T, want int) batchResult {
 		t.Errorf("%s: batchItemFailures %v; result %s", f.name, res.BatchItemFailures, out)
 	}
 	return res
+}
+
+// want fails t unless the result has the action outcome "Action=outcome".
+func (r batchResult) want(t *testing.T, outcome string) {
+	t.Helper()
+	if !slices.Contains(r.outcomes(), outcome) {
+		t.Errorf("outcomes %v, want %s", r.outcomes(), outcome)
+	}
+}
+
+// scheduledEvent is the event of the sweeper's schedule in account and
+// region.
+func scheduledEvent(account, region string) []byte {
+	return []byte(`{"version":"0","id":"e2e-sweep","detail-type":"Scheduled Event","source":"aws.events","account":"` + account + `","region":"` + region + `","resources":[],"detail":{}}`)
 }
 
 // outcomes lists "Action=outcome" of a result.
@@ -550,32 +584,17 @@ func TestE2EAccountModeRunFixesAnotherRegion(t *testing.T) {
 	// default bus → the trail rule → the trail queue → trail-remediator.
 	createTrail(t, other, other, "other-region", "other-region-logs", false, false)
 	got := trailFn.deliver(t, 1)
-	if o := strings.Join(got.outcomes(), " "); !strings.Contains(o, "UpdateTrail=updated") {
-		t.Errorf("trail-remediator: outcomes %v, want UpdateTrail=updated", got.outcomes())
-	}
+	got.want(t, "UpdateTrail=updated")
 	checkFixed(t, srv, "account mode, us-east-1", other, "other-region")
 
 	// DisableKey of that key in us-east-1 → key queue → key-remediator.
-	tr, err := cloudtrail.NewFromConfig(other.cfg).GetTrail(context.Background(), &cloudtrail.GetTrailInput{Name: aws.String("other-region")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyARN := aws.ToString(tr.Trail.KmsKeyId)
-	// By key id: moto's DisableKey fails (500) on a key ARN, which AWS
-	// accepts (README "Emulator gaps").
-	if _, err := kms.NewFromConfig(other.cfg).DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String(keyARN[strings.LastIndex(keyARN, "/")+1:])}); err != nil {
-		t.Fatal(err)
-	}
-	putCloudTrailEvent(t, other, "aws.kms", "DisableKey", map[string]any{"keyId": keyARN}, nil,
-		[]any{map[string]any{"accountId": other.id, "type": "AWS::KMS::Key", "ARN": keyARN}})
+	disableTrailKey(t, other, "other-region")
 	got = keyFn.deliver(t, 1)
-	if o := strings.Join(got.outcomes(), " "); !strings.Contains(o, "EnableKey=updated") {
-		t.Errorf("key-remediator: outcomes %v, want EnableKey=updated", got.outcomes())
-	}
+	got.want(t, "EnableKey=updated")
 	checkFixed(t, srv, "account mode, after DisableKey", other, "other-region")
 
 	// The sweep (its schedule's event) finds nothing left to do.
-	out := lambdarie.Invoke(t, sweepFn.url, []byte(`{"version":"0","id":"e2e-sweep","detail-type":"Scheduled Event","source":"aws.events","account":"`+home.id+`","region":"`+home.region+`","resources":[],"detail":{}}`))
+	out := lambdarie.Invoke(t, sweepFn.url, scheduledEvent(home.id, home.region))
 	var sweep batchResult
 	if err := json.Unmarshal(out, &sweep); err != nil {
 		t.Fatalf("sweeper result %s: %v", out, err)
