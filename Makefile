@@ -69,9 +69,11 @@ deploy: build
 	CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	  $(CDK_PREFIX)/node_modules/.bin/cdk deploy --all --no-notices $(CDK_ARGS)
 
-## e2e: the synthesized templates deployed into moto server's CloudFormation (CreateStack), and
-## what moto created read back (infra/e2e*_test.go, build tag e2e; about 20 s). Without moto_server
-## the tests skip with the reason, and fail under CI=true.
+## e2e: the synthesized templates deployed into moto server's CloudFormation (CreateStack, the
+## member StackSet through CreateStackSet/CreateStackInstances), what moto created read back, and the
+## deployed functions run under aws-lambda-rie on events routed by the deployed rules
+## (infra/e2e*_test.go, build tag e2e; about 2 min). Without moto_server or aws-lambda-rie the
+## tests skip with the reason, and fail under CI=true.
 e2e:
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(GO) test -tags e2e -count=1 -timeout 20m -run '^TestE2E' ./infra/
 

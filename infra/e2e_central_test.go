@@ -31,6 +31,17 @@ import (
 // version parameter the template's rule checks.
 func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, account, region string) {
 	t.Helper()
+	cfg, err := srv.AWSConfig(context.Background(), region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrapLikeWith(t, srv, cfg, dir, stackArtifact, account, region)
+}
+
+// bootstrapLikeWith is bootstrapLike with the credentials of cfg (another
+// account's, through AssumeRole).
+func bootstrapLikeWith(t *testing.T, srv *motoserver.Server, cfg aws.Config, dir, stackArtifact, account, region string) {
+	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(filepath.Join(dir, stackArtifact+".assets.json"))
 	if err != nil {
@@ -50,10 +61,6 @@ func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, acc
 	}
 	if err := json.Unmarshal(raw, &manifest); err != nil {
 		t.Fatalf("assets manifest: %v", err)
-	}
-	cfg, err := srv.AWSConfig(ctx, region)
-	if err != nil {
-		t.Fatal(err)
 	}
 	s3c := s3.NewFromConfig(cfg, motoserver.S3Options)
 	sub := strings.NewReplacer("${AWS::AccountId}", account, "${AWS::Region}", region, "${AWS::Partition}", "aws")
@@ -89,7 +96,15 @@ func bootstrapLike(t *testing.T, srv *motoserver.Server, dir, stackArtifact, acc
 		strings.NewReader(`{"Name":"/cdk-bootstrap/hnb659fds/version","Value":"30","Type":"String","Overwrite":true}`))
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "AmazonSSM.PutParameter")
-	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ssm/aws4_request, SignedHeaders=host, Signature=0", motoserver.AccessKeyID, region))
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatalf("credentials of %s: %v", account, err)
+	}
+	// moto takes the account from the access key id.
+	req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/20260101/%s/ssm/aws4_request, SignedHeaders=host, Signature=0", creds.AccessKeyID, region))
+	if creds.SessionToken != "" {
+		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("ssm PutParameter: %v", err)
@@ -234,30 +249,10 @@ func TestE2EEventFromAnotherRegionReachesQueue(t *testing.T) {
 		t.Fatalf("Region stack: %s", st)
 	}
 	ctx := context.Background()
-	// moto matches a rule without a pattern (the sweeper's schedule)
-	// against every event put on the bus, and cannot invoke its Lambda
-	// target (PutEvents fails with a 500): the schedule rule's target is
-	// removed here; in AWS a schedule rule never matches events (README
-	// "Emulator gaps").
+	dropScheduleTargets(t, hc)
 	rules, err := hc.eb.ListRules(ctx, &eventbridge.ListRulesInput{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, r := range rules.Rules {
-		if aws.ToString(r.ScheduleExpression) == "" {
-			continue
-		}
-		tg, err := hc.eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: r.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, x := range tg.Targets {
-			ids = append(ids, aws.ToString(x.Id))
-		}
-		if _, err := hc.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: r.Name, Ids: ids}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	detail := `{"eventSource":"cloudtrail.amazonaws.com","eventName":"CreateTrail","awsRegion":"us-east-1","requestParameters":{"name":"t1"},"responseElements":{"trailARN":"arn:aws:cloudtrail:us-east-1:` + motoserver.AccountID + `:trail/t1"}}`
 	out, err := oc.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
@@ -310,5 +305,38 @@ func TestE2EEventFromAnotherRegionReachesQueue(t *testing.T) {
 	}
 	if ev.Detail.AWSRegion != "us-east-1" || ev.Detail.EventName != "CreateTrail" {
 		t.Errorf("queued event awsRegion %q name %q, want us-east-1 CreateTrail", ev.Detail.AWSRegion, ev.Detail.EventName)
+	}
+}
+
+// dropScheduleTargets removes the targets of the Region's schedule rules:
+// moto matches a rule without a pattern (the sweeper's schedule) against
+// every event put on the bus, and cannot invoke its Lambda target
+// (PutEvents fails with a 500); in AWS a schedule rule never matches events
+// (README "Emulator gaps").
+func dropScheduleTargets(t *testing.T, c e2eRegion) {
+	t.Helper()
+	ctx := context.Background()
+	rules, err := c.eb.ListRules(ctx, &eventbridge.ListRulesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules.Rules {
+		if aws.ToString(r.ScheduleExpression) == "" {
+			continue
+		}
+		tg, err := c.eb.ListTargetsByRule(ctx, &eventbridge.ListTargetsByRuleInput{Rule: r.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, x := range tg.Targets {
+			ids = append(ids, aws.ToString(x.Id))
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		if _, err := c.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: r.Name, Ids: ids}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -36,13 +36,14 @@ func clientsAs(t *testing.T, srv *motoserver.Server, account, region string) e2e
 
 // The member template in an organization made with moto's Organizations
 // API: management (moto's default account, also the central account
-// here), two members in an OU. moto's service-managed StackSets record
-// instances without creating their resources, so the test creates each
-// instance's stack where a service-managed StackSet would: every account
-// of the OU but the management and the excluded central account, in every
-// member Region (README "Emulator gaps"). A third deployment puts an
-// instance in the central account anyway (as if the filter were
-// ignored): it completes without a second baseline alias.
+// here), two members in an OU. Each instance's stack is created with
+// CreateStack, as the member account, where a service-managed StackSet
+// would put it: every account of the OU but the management and the
+// excluded central account, in every member Region, so each stack's
+// resources can be read back (TestE2EOrganizationRun deploys the same
+// template through CreateStackSet/CreateStackInstances). A third
+// deployment puts an instance in the central account anyway (as if the
+// filter were ignored): it completes without a second baseline alias.
 func TestE2EMemberInstancesInOrganization(t *testing.T) {
 	s := synth(t, orgContext)
 	srv := e2eServer(t)

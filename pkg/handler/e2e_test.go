@@ -1,186 +1,46 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/trailguard/trailguard/internal/testbed/lambdarie"
 	"github.com/trailguard/trailguard/internal/testbed/statetable"
 	"github.com/trailguard/trailguard/pkg/config"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 )
 
-// rieModule is the aws-lambda-rie command, pinned by the tool directive of
-// go.mod.
-const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-
-var functionNames = []string{"trail-remediator", "key-remediator", "sweeper"}
-
-// moduleRoot is the directory of go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
-		skipOrFail(t, "cannot find the module root (go env GOMOD): %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// buildE2E builds every function's bootstrap the way Lambda runs it
-// (linux, static, lambda.norpc, for the host's architecture) and
-// aws-lambda-rie, into dir.
+// buildE2E builds every function's bootstrap and aws-lambda-rie into dir
+// (lambdarie.Build); without the emulator the test skips with the reason,
+// or fails under CI=true.
 func buildE2E(t *testing.T, dir string) {
 	t.Helper()
-	root := moduleRoot(t)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", dir+string(filepath.Separator), "./functions/...")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			errs[0] = fmt.Errorf("build functions: %v\n%s", err, out)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "aws-lambda-rie"), rieModule)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			errs[1] = fmt.Errorf("build aws-lambda-rie: %v\n%s", err, out)
-		}
-	}()
-	wg.Wait()
-	if errs[0] != nil {
-		t.Fatal(errs[0])
-	}
-	if errs[1] != nil {
-		skipOrFail(t, "aws-lambda-rie unavailable: %v", errs[1])
-	}
-	for _, fn := range functionNames {
-		// go build -o dir/ writes dir/<function>; the bootstrap goes to
-		// dir/<function>/bootstrap, so move the binary aside first.
-		if err := os.Rename(filepath.Join(dir, fn), filepath.Join(dir, fn+".bin")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, fn), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(filepath.Join(dir, fn+".bin"), filepath.Join(dir, fn, "bootstrap")); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := lambdarie.Build(dir); errors.Is(err, lambdarie.ErrNoEmulator) {
+		skipOrFail(t, "%v", err)
+	} else if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // functionEnv is the environment of a function: this process's without
 // AWS_* and TRAILGUARD_* variables, then extra.
-func functionEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		u := strings.ToUpper(kv)
-		if !strings.HasPrefix(u, "AWS_") && !strings.HasPrefix(u, "TRAILGUARD_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
+func functionEnv(extra ...string) []string { return lambdarie.CleanEnv(extra...) }
 
-// rie runs bootstrap under aws-lambda-rie and returns its invoke URL; the
-// emulator and the function are stopped when t ends.
+// rie runs dir/fn/bootstrap under aws-lambda-rie and returns its invoke URL.
 func rie(t *testing.T, dir, fn string, env []string) string {
 	t.Helper()
-	port, apiPort := freePort(t), freePort(t)
-	logs := &syncWriter{}
-	cmd := exec.Command(filepath.Join(dir, "aws-lambda-rie"),
-		"--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		filepath.Join(dir, fn, "bootstrap"))
-	cmd.Dir = filepath.Join(dir, fn)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start aws-lambda-rie: %v", err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		// The emulator and the bootstrap it started share the process
-		// group created for this pid.
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", fn, logs.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie for %s not listening: %v\n%s", fn, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", port)
-}
-
-// syncWriter collects a process's output from several goroutines.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+	return lambdarie.StartBuilt(t, dir, fn, env)
 }
 
 // post invokes the function with event and decodes its result.
@@ -197,22 +57,7 @@ func post(t *testing.T, url string, event []byte) reconcile.Report {
 // postRaw invokes the function with event and returns its result.
 func postRaw(t *testing.T, url string, event []byte) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("invoke: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
-	}
-	return body
+	return lambdarie.Invoke(t, url, event)
 }
 
 // TestEndToEndLambdaRuntime builds each function's bootstrap and invokes it
