@@ -286,7 +286,9 @@ func newSweepRun(targets []reconcile.Target) *sweepRun {
 }
 
 // summaries counts the summary's EMF function lines.
-func (s *sweepRun) summaries() int { return strings.Count(s.metrics.String(), `"Function":"trailguard-sweeper"`) }
+func (s *sweepRun) summaries() int {
+	return strings.Count(s.metrics.String(), `"Function":"trailguard-sweeper"`)
+}
 
 // TestSweepSummaryExactlyOnce delivers the items of a sweep in several
 // orders, with an item failing transiently (retried, then succeeding) or
