@@ -103,10 +103,20 @@ func (s *Sweeps) Start(ctx context.Context, id string, items int) error {
 	item["done"] = num(0)
 	item["started"] = num(s.now().UnixMilli())
 	item["expires_at"] = num(s.now().Add(s.retention).Unix())
+	token := randomID()
+	item["token"] = str(token)
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table), Item: item,
 		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
+	if conditionFailed(err) {
+		// The SDK retries a call whose answer was lost: the record may be
+		// this call's own.
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pkSweep, id), ConsistentRead: aws.Bool(true)})
+		if gerr == nil && strAttr(out.Item, "token") == token {
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("start sweep %s: %w", id, err)
 	}
@@ -185,15 +195,22 @@ func (s *Sweeps) Get(ctx context.Context, id string) (SweepRecord, error) {
 // every item is done (the condition is checked by DynamoDB, so two workers
 // finishing the last items at once cannot both win).
 func (s *Sweeps) Claim(ctx context.Context, id string) (bool, error) {
+	token := randomID()
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: key(pkSweep, id),
-		UpdateExpression:          aws.String("SET claimed = :now"),
+		UpdateExpression:          aws.String("SET claimed = :token"),
 		ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(claimed) AND done >= #items"),
 		ExpressionAttributeNames:  map[string]string{"#items": "items"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(s.now().UnixMilli())},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":token": str(token)},
 	})
 	if conditionFailed(err) {
-		return false, nil
+		// Won by another caller, or by this one when the SDK retried a
+		// call whose answer was lost.
+		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pkSweep, id), ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return false, fmt.Errorf("claim summary of sweep %s: %w", id, gerr)
+		}
+		return strAttr(out.Item, "token") != "" && strAttr(out.Item, "claimed") == token, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("claim summary of sweep %s: %w", id, err)
