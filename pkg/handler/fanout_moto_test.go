@@ -142,5 +142,3 @@ func TestFanOutSweepAgainstMoto(t *testing.T) {
 		t.Errorf("sweep record %+v", rec)
 	}
 }
-
-
