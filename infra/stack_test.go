@@ -466,8 +466,8 @@ func TestNoticesTopic(t *testing.T) {
 		t.Fatal("notices key policy has no statement for the functions")
 	}
 	principals := strs(pub["Principal"].(map[string]any)["AWS"])
-	if len(principals) != 3 {
-		t.Errorf("notices key principals = %v, want the three function roles", principals)
+	if len(principals) != len(FunctionNames) {
+		t.Errorf("notices key principals = %v, want the %d function roles", principals, len(FunctionNames))
 	}
 	for _, p := range principals {
 		if !strings.HasSuffix(p, ".Arn}") || !strings.Contains(p, "Role") {
