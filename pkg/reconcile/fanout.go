@@ -21,6 +21,12 @@ type Target struct {
 	Region  string `json:"region"`
 }
 
+// targetListConcurrency is how many accounts SweepTargets lists the
+// Regions of at once: each call is a different account's (AssumeRole,
+// DescribeRegions), so per-account API rates do not add up, and an
+// organization of thousands of accounts is listed well within a minute.
+const targetListConcurrency = 64
+
 // SweepTargets lists what a sweep covers: every Region (config Regions,
 // else the Regions enabled for the account) of the own account or, in
 // organization mode, of every ACTIVE account of the organization, sorted
@@ -40,7 +46,7 @@ func (r *Reconciler) SweepTargets(ctx context.Context) (targets []Target, errs [
 	}
 	per := make([][]string, len(accounts))
 	g, gctx := errgroup.WithContext(bctx)
-	g.SetLimit(cap(rn.sem))
+	g.SetLimit(max(cap(rn.sem), targetListConcurrency))
 	for i, acct := range accounts {
 		g.Go(func() error {
 			regions, err := rn.regions(gctx, acct)
