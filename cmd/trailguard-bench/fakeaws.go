@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -576,7 +577,8 @@ func (t *fakeTable) do(op string, in map[string]json.RawMessage) (any, *fakeErr)
 		if item == nil {
 			return map[string]any{}, nil
 		}
-		return map[string]any{"Item": item}, nil
+		// A copy: the answer is encoded after the lock is released.
+		return map[string]any{"Item": maps.Clone(item)}, nil
 	case "UpdateItem":
 		// The claim: SET claimed = :token if every item is done.
 		key := decode[attrs](in["Key"])
@@ -634,7 +636,7 @@ func (t *fakeTable) do(op string, in map[string]json.RawMessage) (any, *fakeErr)
 		var out []attrs
 		for _, item := range t.items[attrS(vals[":pk"])] {
 			if item["note"] != nil {
-				out = append(out, item)
+				out = append(out, maps.Clone(item))
 			}
 		}
 		return map[string]any{"Items": out, "Count": len(out), "ScannedCount": len(out)}, nil
