@@ -613,7 +613,7 @@ func (t *fakeTable) do(op string, in map[string]json.RawMessage) (any, *fakeErr)
 			reasons[i] = map[string]string{"Code": "None"}
 			switch {
 			case it.Put != nil && it.Put.ConditionExpression == "attribute_not_exists(pk)" && t.get(it.Put.Item) != nil,
-				it.Update != nil && it.Update.ConditionExpression == "attribute_exists(pk)" && t.get(it.Update.Key) == nil:
+				it.Update != nil && (t.get(it.Update.Key) == nil || attrN(t.get(it.Update.Key)["done"]) >= attrN(t.get(it.Update.Key)["items"])):
 				reasons[i]["Code"], failed = "ConditionalCheckFailed", true
 			}
 		}

@@ -146,8 +146,11 @@ func (s *Sweeps) Complete(ctx context.Context, id string, index int, c ItemCount
 		{Put: &types.Put{TableName: aws.String(s.table), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: key(pkSweep, id),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			// An item beyond the count (never sent by the coordinator)
+			// cannot complete the sweep early.
+			ConditionExpression:       aws.String("attribute_exists(pk) AND done < #items"),
 			UpdateExpression:          aws.String("ADD done :one, trails :t, changed :c, alerting :a, errors :e, failed :f"),
+			ExpressionAttributeNames:  map[string]string{"#items": "items"},
 			ExpressionAttributeValues: vals,
 		}},
 	}})
@@ -161,7 +164,7 @@ func (s *Sweeps) Complete(ctx context.Context, id string, index int, c ItemCount
 		case len(reasons) == 2 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed":
 			dup = true
 		case len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed":
-			return rec, false, fmt.Errorf("complete sweep %s item %d: %w", id, index, ErrSweepNotFound)
+			return rec, false, fmt.Errorf("complete sweep %s item %d: %w (or every item is already done)", id, index, ErrSweepNotFound)
 		default:
 			return rec, false, fmt.Errorf("complete sweep %s item %d: %w", id, index, err)
 		}

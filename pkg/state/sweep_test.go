@@ -105,6 +105,14 @@ func TestSweepRecordAgainstMoto(t *testing.T) {
 	if err != nil || len(notes[0]) != state.MaxNoteBytes {
 		t.Errorf("long note kept as %d bytes, %v", len(notes[0]), err)
 	}
+	// sw2 is complete: an item beyond its count is refused, a duplicate is
+	// still a duplicate.
+	if _, _, err := s.Complete(ctx, "sw2", 7, state.ItemCounts{Trails: 1}, ""); !errors.Is(err, state.ErrSweepNotFound) {
+		t.Errorf("an item beyond the count: %v, want refused", err)
+	}
+	if _, dup, err := s.Complete(ctx, "sw2", 0, state.ItemCounts{}, ""); err != nil || !dup {
+		t.Errorf("duplicate after completion: dup %v, %v", dup, err)
+	}
 	if err := s.Start(ctx, "", 1); err == nil {
 		t.Error("Start with no id succeeded")
 	}
