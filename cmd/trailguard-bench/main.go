@@ -14,7 +14,11 @@
 //     start;
 //  4. sweep scaling: 10, 100 and 1,000 trails over Regions and accounts
 //     with the injected latency, and with injected throttling; the cost
-//     model derived from it.
+//     model derived from it;
+//  5. organization scale (orgscale): the fanned-out sweep (the real
+//     coordinator and 50 simulated worker containers) over organizations
+//     of 500 and 5,000 accounts x 17 Regions, answered by a fast fake of
+//     the AWS APIs (fakeaws.go) behind the real SDK clients.
 //
 // Nothing here asserts on time: the figures are reported against their
 // targets.
