@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 GOARCH ?= arm64
-FUNCTIONS := trail-remediator key-remediator sweeper
+FUNCTIONS := trail-remediator key-remediator sweeper sweep-worker
 # A count, not a duration: a duration-bounded -fuzztime can fail with a bare
 # "context deadline exceeded" and no crasher (a race in Go 1.26's fuzz
 # coordinator, golang/go#75804, fixed in Go 1.27).

@@ -25,6 +25,10 @@ const (
 	// concurrency: the smallest value Lambda accepts (2,
 	// https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-eventsourcemapping-scalingconfig.html).
 	DefaultMaxConcurrency = 2
+	// DefaultSweepConcurrency is the sweep work queue's event source
+	// mapping's maximum concurrency: how many sweep-worker invocations
+	// reconcile accounts and Regions at once.
+	DefaultSweepConcurrency = 50
 )
 
 // Bounds of ScalingConfig.MaximumConcurrency of an SQS event source mapping
@@ -86,6 +90,11 @@ type Config struct {
 	// concurrency: the former context "reservedConcurrency" is refused
 	// unless 0 (see ConfigFromContext).
 	MaxConcurrency int
+	// SweepConcurrency bounds how many sweep-worker invocations the sweep
+	// work queue's event source mapping starts at once
+	// (ScalingConfig.MaximumConcurrency, 2 to 1000). Context
+	// "sweepConcurrency".
+	SweepConcurrency int
 
 	// Organization turns on organization mode. Context "organization".
 	Organization bool
@@ -157,6 +166,7 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 		Schedule:                r.str("schedule", DefaultSchedule),
 		LogRetentionDays:        r.integer("logRetentionDays", DefaultLogRetention),
 		MaxConcurrency:          r.integer("maxConcurrency", DefaultMaxConcurrency),
+		SweepConcurrency:        r.integer("sweepConcurrency", DefaultSweepConcurrency),
 		Organization:            r.boolean("organization", false),
 		ManagementAccount:       r.str("managementAccount", ""),
 		OrganizationID:          r.str("organizationId", ""),
@@ -209,6 +219,7 @@ func (c Config) Validate() error {
 		{scheduleRE.MatchString(c.Schedule), "schedule", `an EventBridge schedule expression such as "rate(6 hours)"`},
 		{slices.Contains(logRetentionDays, c.LogRetentionDays), "logRetentionDays", fmt.Sprintf("one of %v", logRetentionDays)},
 		{c.MaxConcurrency >= minMaxConcurrency && c.MaxConcurrency <= maxMaxConcurrency, "maxConcurrency", fmt.Sprintf("%d to %d (the event source mapping's MaximumConcurrency)", minMaxConcurrency, maxMaxConcurrency)},
+		{c.SweepConcurrency >= minMaxConcurrency && c.SweepConcurrency <= maxMaxConcurrency, "sweepConcurrency", fmt.Sprintf("%d to %d (the sweep work queue's MaximumConcurrency)", minMaxConcurrency, maxMaxConcurrency)},
 		{roleNameRE.MatchString(c.RoleName), "roleName", "an IAM role name"},
 		{c.ManagementAccount == "" || accountRE.MatchString(c.ManagementAccount), "managementAccount", "a 12-digit account id"},
 		{c.OrganizationID == "" || orgIDRE.MatchString(c.OrganizationID), "organizationId", `an organization id "o-..."`},

@@ -24,6 +24,7 @@ func TestConfigDefaults(t *testing.T) {
 		Schedule:         "rate(6 hours)",
 		LogRetentionDays: 90,
 		MaxConcurrency:   2,
+		SweepConcurrency: 50,
 		RoleName:         "TrailguardRemediation",
 		Part:             PartCentral,
 	}

@@ -138,8 +138,8 @@ func TestEventSourceMappings(t *testing.T) {
 	s := synth(t, nil)
 	ids := functionIDs(t, s.json)
 	esms := resources(s.json, "AWS::Lambda::EventSourceMapping")
-	if len(esms) != len(eventFunctions) {
-		t.Errorf("event source mappings = %d, want %d", len(esms), len(eventFunctions))
+	if len(esms) != len(eventFunctions)+1 {
+		t.Errorf("event source mappings = %d, want %d (the event queues' and the sweep work queue's)", len(esms), len(eventFunctions)+1)
 	}
 	for _, name := range eventFunctions {
 		t.Run(name, func(t *testing.T) {
@@ -213,6 +213,10 @@ func TestEventQueueConsumers(t *testing.T) {
 				}
 				return
 			}
+			queue := s.tg.Queues[name]
+			if name == SweepWorker {
+				queue = s.tg.SweepQueue
+			}
 			if len(consume) != 1 {
 				t.Fatalf("consume statements %v, want one", consume)
 			}
@@ -220,7 +224,7 @@ func TestEventQueueConsumers(t *testing.T) {
 			if got := strs(st["Action"]); !slices.Equal(got, queueConsumeActions) {
 				t.Errorf("actions %v, want %v", got, queueConsumeActions)
 			}
-			if got, want := strs(st["Resource"]), []string{"${" + logicalID(s, s.tg.Queues[name]) + ".Arn}"}; !slices.Equal(got, want) {
+			if got, want := strs(st["Resource"]), []string{"${" + logicalID(s, queue) + ".Arn}"}; !slices.Equal(got, want) {
 				t.Errorf("resources %v, want only its queue %v", got, want)
 			}
 		})

@@ -44,7 +44,8 @@ var customContext = map[string]any{
 	"regions":  "us-east-1, eu-west-1",
 	"schedule": "rate(2 hours)",
 	// The event source mappings' maximum concurrency.
-	"maxConcurrency": "5",
+	"maxConcurrency":   "5",
+	"sweepConcurrency": "7",
 }
 
 // envContext is organization mode pinned to an account and Region.

@@ -26,10 +26,13 @@ const (
 	TrailRemediator = "trail-remediator"
 	KeyRemediator   = "key-remediator"
 	Sweeper         = "sweeper"
+	// SweepWorker reconciles the sweep's work items (one account and
+	// Region each) that the sweeper enqueues.
+	SweepWorker = "sweep-worker"
 )
 
 // FunctionNames lists the functions in a stable order.
-var FunctionNames = []string{TrailRemediator, KeyRemediator, Sweeper}
+var FunctionNames = []string{TrailRemediator, KeyRemediator, Sweeper, SweepWorker}
 
 // Retry settings of the event targets and of Lambda's asynchronous
 // invocation.
@@ -72,6 +75,10 @@ type Trailguard struct {
 	// (by function name), QueueDLQs their dead-letter queues.
 	Queues    map[string]awssqs.Queue
 	QueueDLQs map[string]awssqs.Queue
+	// SweepQueue is the sweep work queue (sweeper to sweep-worker),
+	// SweepDLQ its dead-letter queue.
+	SweepQueue awssqs.Queue
+	SweepDLQ   awssqs.Queue
 	// Bus is the organization event bus (organization mode only).
 	Bus awsevents.EventBus
 	// Member is the member-account template embedded in the StackSet
@@ -126,12 +133,36 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		env[k] = jsii.String(v)
 	}
 	alarmAction := awscloudwatchactions.NewSnsAction(tg.Topic)
-	var alarms []awscloudwatch.IAlarm
+	sq := newSweepQueue(stack, alarmAction)
+	tg.SweepQueue, tg.SweepDLQ = sq.Queue, sq.DLQ
+	// The sweeper (coordinator) lists and enqueues: it gets its own
+	// statements instead of the remediation policy.
+	coordinator, err := coordinatorStatements(cfg, tg.Topic.TopicArn(), tg.Table.TableArn(), sq.Queue.QueueArn())
+	if err != nil {
+		return nil, err
+	}
+	alarms := []awscloudwatch.IAlarm{sq.Alarm}
 	for _, name := range FunctionNames {
-		fn, role := newFunction(stack, cfg, name, props.AssetDir, env, tg.DLQ, tg.Remediation)
+		policy, fenv := tg.Remediation, env
+		switch name {
+		case Sweeper:
+			policy, fenv = nil, sweepEnvironment(env, sq.Queue)
+		case SweepWorker:
+			fenv = sweepEnvironment(env, sq.Queue)
+		}
+		fn, role := newFunction(stack, cfg, name, props.AssetDir, fenv, tg.DLQ, policy)
 		tg.Functions[name] = fn
 		tg.Roles[name] = role
-		if name != Sweeper {
+		if name == Sweeper {
+			for _, st := range coordinator {
+				role.AddToPrincipalPolicy(st)
+			}
+		}
+		if name == SweepWorker {
+			role.AddToPrincipalPolicy(sweepRecordStatement(tg.Table.TableArn()))
+			connectSweepWorker(cfg, sq.Queue, fn, role)
+		}
+		if name != Sweeper && name != SweepWorker {
 			eq := newEventQueue(stack, cfg, name, fn, role, alarmAction)
 			tg.Queues[name] = eq.Queue
 			tg.QueueDLQs[name] = eq.DLQ
@@ -331,8 +362,11 @@ func newFunction(stack awscdk.Stack, cfg Config, name, assetDir string, env map[
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 	})
 	// Attached from the policy's side (its Roles list): the notices key's
-	// policy names the role, and the policy names the topic.
-	policy.AttachToRole(role)
+	// policy names the role, and the policy names the topic. The sweeper
+	// (coordinator) has none: its statements are its own.
+	if policy != nil {
+		policy.AttachToRole(role)
+	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("TrailguardLogs"),
 		Effect:    awsiam.Effect_ALLOW,
@@ -341,8 +375,11 @@ func newFunction(stack awscdk.Stack, cfg Config, name, assetDir string, env map[
 	}))
 
 	timeout := float64(eventFunctionTimeout)
-	if name == Sweeper {
+	switch name {
+	case Sweeper:
 		timeout = sweeperTimeout
+	case SweepWorker:
+		timeout = sweepWorkerTimeout
 	}
 	props := &awslambda.FunctionProps{
 		FunctionName: jsii.String(cfg.FunctionPrefix + name),
@@ -368,7 +405,9 @@ func newFunction(stack awscdk.Stack, cfg Config, name, assetDir string, env map[
 		// table's leases serialize the writes.
 	}
 	fn := awslambda.NewFunction(stack, jsii.String(id), props)
-	fn.Node().AddDependency(policy)
+	if policy != nil {
+		fn.Node().AddDependency(policy)
+	}
 	return fn, role
 }
 

@@ -20,8 +20,8 @@ import (
 
 func TestFunctions(t *testing.T) {
 	s := synth(t, nil)
-	must(t, "three functions", func() {
-		s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(3))
+	must(t, "four functions", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(4))
 	})
 	ids := functionIDs(t, s.json)
 	dlqID := logicalID(s, s.tg.DLQ)
@@ -32,8 +32,11 @@ func TestFunctions(t *testing.T) {
 				t.Fatalf("no function named %s%s; have %v", DefaultFunctionPrefix, name, ids)
 			}
 			timeout := eventFunctionTimeout
-			if name == Sweeper {
+			switch name {
+			case Sweeper:
 				timeout = sweeperTimeout
+			case SweepWorker:
+				timeout = sweepWorkerTimeout
 			}
 			must(t, "function properties", func() {
 				s.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
@@ -252,11 +255,18 @@ func TestRules(t *testing.T) {
 func TestScheduleAndConcurrencyFromContext(t *testing.T) {
 	s := synth(t, customContext)
 	esms := resources(s.json, "AWS::Lambda::EventSourceMapping")
-	if len(esms) != 2 {
-		t.Errorf("event source mappings = %d, want 2", len(esms))
+	if len(esms) != 3 {
+		t.Errorf("event source mappings = %d, want 3", len(esms))
 	}
+	sweepQ := getAttArn(logicalID(s, s.tg.SweepQueue))
 	for id, m := range esms {
 		sc, _ := props(m)["ScalingConfig"].(map[string]any)
+		if ok, _, _ := jsonEqual(props(m)["EventSourceArn"], sweepQ); ok {
+			if sc["MaximumConcurrency"] != float64(7) {
+				t.Errorf("%s: sweep work queue ScalingConfig = %v, want MaximumConcurrency 7 (context sweepConcurrency)", id, sc)
+			}
+			continue
+		}
 		if sc["MaximumConcurrency"] != float64(5) {
 			t.Errorf("%s: ScalingConfig = %v, want MaximumConcurrency 5 (context maxConcurrency)", id, props(m)["ScalingConfig"])
 		}
@@ -278,8 +288,8 @@ func TestScheduleAndConcurrencyFromContext(t *testing.T) {
 func TestQueues(t *testing.T) {
 	s := synth(t, nil)
 	queues := resources(s.json, "AWS::SQS::Queue")
-	if len(queues) != 5 {
-		t.Errorf("queues = %d, want 5 (dead-letter queue, 2 event queues, 2 event dead-letter queues)", len(queues))
+	if len(queues) != 7 {
+		t.Errorf("queues = %d, want 7 (dead-letter queue, 2 event queues, 2 event dead-letter queues, the sweep work queue and its dead-letter queue)", len(queues))
 	}
 	tlsOnly := map[string]bool{}
 	for _, r := range resources(s.json, "AWS::SQS::QueuePolicy") {
@@ -324,6 +334,7 @@ func TestAlarms(t *testing.T) {
 	for name, q := range s.tg.QueueDLQs {
 		dlqs[logicalID(s, q)] = name + " dlq"
 	}
+	dlqs[logicalID(s, s.tg.SweepDLQ)] = "sweep dlq"
 	want := map[string]bool{}
 	for _, n := range dlqs {
 		want[n] = false
@@ -331,8 +342,8 @@ func TestAlarms(t *testing.T) {
 	for _, n := range FunctionNames {
 		want[n] = false
 	}
-	if len(want) != 6 {
-		t.Errorf("alarms expected for %v, want 3 dead-letter queues and 3 functions", want)
+	if len(want) != 8 {
+		t.Errorf("alarms expected for %v, want 4 dead-letter queues and 4 functions", want)
 	}
 	for id, r := range resources(s.json, "AWS::CloudWatch::Alarm") {
 		p := props(r)
@@ -455,8 +466,8 @@ func TestNoticesTopic(t *testing.T) {
 		t.Fatal("notices key policy has no statement for the functions")
 	}
 	principals := strs(pub["Principal"].(map[string]any)["AWS"])
-	if len(principals) != 3 {
-		t.Errorf("notices key principals = %v, want the three function roles", principals)
+	if len(principals) != len(FunctionNames) {
+		t.Errorf("notices key principals = %v, want the %d function roles", principals, len(FunctionNames))
 	}
 	for _, p := range principals {
 		if !strings.HasSuffix(p, ".Arn}") || !strings.Contains(p, "Role") {
@@ -483,7 +494,9 @@ func planActions(organization bool) []string {
 // operationalActions are the function roles' other actions: writing their
 // own log group, sending failed invocations to the dead-letter queue and
 // (the event functions) reading their event queue.
-var operationalActions = append([]string{"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}, queueConsumeActions...)
+// The sweep record (the sweeper and sweep-worker) also reads the
+// state table's sweep items with dynamodb:Query.
+var operationalActions = append([]string{"dynamodb:Query", "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}, queueConsumeActions...)
 
 // stateActions are the actions pkg/state calls on the state table, as the
 // code declares them.

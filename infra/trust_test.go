@@ -11,8 +11,8 @@ import (
 func TestFunctionRolesTrustOnlyLambda(t *testing.T) {
 	s := synth(t, nil)
 	fns := functionIDs(t, s.json)
-	if len(fns) != 3 {
-		t.Fatalf("functions %v, want 3", fns)
+	if len(fns) != len(FunctionNames) {
+		t.Fatalf("functions %v, want %d", fns, len(FunctionNames))
 	}
 	roles := resources(s.json, "AWS::IAM::Role")
 	for name, id := range fns {

@@ -14,7 +14,11 @@
 //     start;
 //  4. sweep scaling: 10, 100 and 1,000 trails over Regions and accounts
 //     with the injected latency, and with injected throttling; the cost
-//     model derived from it.
+//     model derived from it;
+//  5. organization scale (orgscale): the fanned-out sweep (the real
+//     coordinator and 50 simulated worker containers) over organizations
+//     of 500 and 5,000 accounts x 17 Regions, answered by a fast fake of
+//     the AWS APIs (fakeaws.go) behind the real SDK clients.
 //
 // Nothing here asserts on time: the figures are reported against their
 // targets.
@@ -28,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,15 +57,17 @@ type options struct {
 	BenchCount   int           `json:"bench_count"`
 	BenchTime    string        `json:"bench_time"`
 	Sections     []string      `json:"sections"`
+	// OrgSizes are the account counts of the organization-scale runs.
+	OrgSizes []int `json:"orgscale_accounts"`
 }
 
-var allSections = []string{"core", "critical", "footprint", "sweep"}
+var allSections = []string{"core", "critical", "footprint", "sweep", "orgscale"}
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("trailguard-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	var sizes, sections string
+	var sizes, sections, orgSizes string
 	fs.StringVar(&o.Out, "out", "bench/results", "directory for report.md and report.json")
 	fs.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency the proxy adds to every AWS call")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "TRAILGUARD_CONCURRENCY of the sweeps (1..64)")
@@ -70,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts per function and Python runs (the median is reported)")
 	fs.IntVar(&o.BenchCount, "bench-count", 5, "go test -count of the core benchmarks (the median is reported)")
 	fs.StringVar(&o.BenchTime, "bench-time", "300ms", "go test -benchtime of the core benchmarks")
+	fs.StringVar(&orgSizes, "orgscale-accounts", "500,5000", "account counts of the organization-scale runs (17 Regions each); the growth ratio compares the first and the last")
 	fs.StringVar(&sections, "sections", strings.Join(allSections, ","), "sections to run: "+strings.Join(allSections, ","))
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -100,6 +108,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.Sizes = append(o.Sizes, n)
 	}
+	for _, s := range strings.Split(orgSizes, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 20000 {
+			return o, fmt.Errorf("-orgscale-accounts: %q is not an account count from 1 to 20000", s)
+		}
+		o.OrgSizes = append(o.OrgSizes, n)
+	}
 	for _, s := range strings.Split(sections, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -120,6 +138,13 @@ func run(args []string, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "trailguard-bench:", err)
 		return 2
+	}
+	if prof := os.Getenv("TRAILGUARD_BENCH_CPUPROFILE"); prof != "" {
+		if f, err := os.Create(prof); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -206,6 +206,10 @@ func markdown(r *Report) string {
 		}
 	}
 
+	if s := r.OrgScale; s != nil {
+		writeOrgScale(&b, s, func(head []string, rows func(row func(...any))) { tbl(&b, head, rows) })
+	}
+
 	if m := r.Cost; m != nil {
 		p("## Cost model")
 		p("")

@@ -19,6 +19,7 @@ type Report struct {
 	Critical        *CriticalSection  `json:"critical_path,omitempty"`
 	Footprint       *FootprintSection `json:"footprint,omitempty"`
 	Sweep           *SweepSection     `json:"sweep,omitempty"`
+	OrgScale        *OrgScaleSection  `json:"orgscale,omitempty"`
 	Cost            *CostModel        `json:"cost_model,omitempty"`
 	Targets         []Target          `json:"targets"`
 	Errors          []string          `json:"errors,omitempty"`
@@ -120,6 +121,7 @@ func targets(r *Report) []Target {
 				fmt.Sprintf("%d throttles absorbed; wall %.1f s", t.Throttled, t.WallSeconds))
 		}
 	}
+	orgScaleTargets(r.OrgScale, atMost)
 	atMost("make bench wall time", round1(r.DurationSeconds/60), 10, "minutes", "")
 	return ts
 }

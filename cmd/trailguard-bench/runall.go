@@ -68,7 +68,11 @@ func runAll(ctx context.Context, o options, logf func(string, ...any)) *Report {
 		}
 		rep.Sweep = sec
 	}
-	for _, sec := range []interface{ errs() []string }{rep.Critical, rep.Footprint, rep.Sweep} {
+	if has("orgscale") {
+		logf("orgscale: simulated organizations of %v accounts x %d Regions (fake AWS)", o.OrgSizes, len(defaultRegions))
+		rep.OrgScale = runOrgScale(ctx, o, logf)
+	}
+	for _, sec := range []interface{ errs() []string }{rep.Critical, rep.Footprint, rep.Sweep, rep.OrgScale} {
 		rep.Errors = append(rep.Errors, sec.errs()...)
 	}
 	rep.Cost = costModel(rep)

@@ -45,6 +45,14 @@
 //   - TRAILGUARD_SECURITY_HUB: "auto" imports findings into AWS Security Hub
 //     in every account and Region where it is enabled (pkg/securityhub);
 //     "off" never calls Security Hub. Default "auto".
+//   - TRAILGUARD_SWEEP_QUEUE: URL of the sweep work queue (SQS). With it
+//     and TRAILGUARD_TABLE, functions/sweeper is the coordinator of a
+//     fanned-out sweep (one work item per account and Region, reconciled
+//     by functions/sweep-worker). Default: empty, the sweep runs in one
+//     invocation.
+//   - TRAILGUARD_SWEEP_MAX_RECEIVES: the work queue's maxReceiveCount, 1
+//     to 1000: the worker counts an item that fails on that delivery as
+//     failed in the sweep's summary. Default 3.
 //
 // Values are trimmed of surrounding spaces; in lists, items are trimmed and
 // empty items and duplicates are dropped. Enumerated values are

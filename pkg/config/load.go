@@ -27,6 +27,8 @@ const (
 	EnvMaxAttempts     = "TRAILGUARD_MAX_ATTEMPTS"
 	EnvTable           = "TRAILGUARD_TABLE"
 	EnvSecurityHub     = "TRAILGUARD_SECURITY_HUB"
+	EnvSweepQueue      = "TRAILGUARD_SWEEP_QUEUE"
+	EnvSweepReceives   = "TRAILGUARD_SWEEP_MAX_RECEIVES"
 )
 
 // Defaults.
@@ -35,9 +37,13 @@ const (
 	DefaultExemptTag   = "trailguard:exempt"
 	DefaultConcurrency = 8
 	DefaultMaxAttempts = 5
+	// DefaultSweepReceives is the sweep work queue's maxReceiveCount the
+	// stack deploys.
+	DefaultSweepReceives = 3
 
 	maxConcurrency = 64
 	maxAttempts    = 100
+	maxReceives    = 1000
 )
 
 // Mode says whether trailguard fixes what it finds or only reports it.
@@ -89,6 +95,11 @@ type Config struct {
 	// SecurityHubOff stops findings going to Security Hub; by default
 	// they are imported wherever Security Hub is enabled.
 	SecurityHubOff bool
+	// SweepQueue is the URL of the sweep work queue; "" means the sweep
+	// runs in one invocation.
+	SweepQueue string
+	// SweepReceives is the work queue's maxReceiveCount.
+	SweepReceives int
 }
 
 // Default returns the configuration used when no variable is set.
@@ -100,6 +111,8 @@ func Default() Config {
 		DisabledKey: compliance.DisabledKeyEnable,
 		Concurrency: DefaultConcurrency,
 		MaxAttempts: DefaultMaxAttempts,
+
+		SweepReceives: DefaultSweepReceives,
 	}
 }
 
@@ -201,6 +214,16 @@ func Load(getenv func(string) string) (Config, error) {
 			c.Regions = append(c.Regions, r)
 		}
 	}
+	if v, ok := l.get(EnvSweepQueue); ok {
+		if !queueURLRE.MatchString(v) {
+			l.fail(EnvSweepQueue, v, "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/111122223333/name")
+		} else {
+			c.SweepQueue = v
+		}
+	}
+	if v, ok := l.get(EnvSweepReceives); ok {
+		c.SweepReceives = l.intIn(EnvSweepReceives, v, 1, maxReceives)
+	}
 	if v, ok := l.get(EnvConcurrency); ok {
 		c.Concurrency = l.intIn(EnvConcurrency, v, 1, maxConcurrency)
 	}
@@ -252,7 +275,10 @@ var (
 	// iamName is the IAM name charset (users, roles, sessions).
 	iamName = `[\w+=,.@-]+`
 
-	regionRE    = regexp.MustCompile(`^` + region + `$`)
+	regionRE = regexp.MustCompile(`^` + region + `$`)
+	// queueURLRE: an SQS queue URL, scheme, host, account id and name
+	// (a local emulator's host and http included).
+	queueURLRE  = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/` + account + `/[A-Za-z0-9_-]{1,80}(?:\.fifo)?$`)
 	roleNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	aliasNameRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
 	keyARNRE    = regexp.MustCompile(`^arn:(` + partition + `):kms:(` + region + `):` + account + `:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)

@@ -31,6 +31,8 @@ func TestLoadDefaults(t *testing.T) {
 		DisabledKey: compliance.DisabledKeyEnable,
 		Concurrency: 8,
 		MaxAttempts: 5,
+
+		SweepReceives: 3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -53,7 +55,8 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 var allVars = []string{EnvMode, EnvKeyAlias, EnvKeys, EnvReaders, EnvExemptTag, EnvRoleName, EnvTopicARN,
-	EnvDisabledKey, EnvRequireRotation, EnvStartLogging, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable, EnvSecurityHub}
+	EnvDisabledKey, EnvRequireRotation, EnvStartLogging, EnvRegions, EnvConcurrency, EnvMaxAttempts, EnvTable, EnvSecurityHub,
+	EnvSweepQueue, EnvSweepReceives}
 
 func TestLoadValid(t *testing.T) {
 	tests := []struct {
@@ -110,6 +113,11 @@ func TestLoadValid(t *testing.T) {
 		{EnvSecurityHub, "off", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
 		{EnvSecurityHub, " OFF ", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, true) }},
 		{EnvSecurityHub, "auto", func(t *testing.T, c Config) { eq(t, c.SecurityHubOff, false) }},
+		{EnvSweepQueue, "https://sqs.us-east-1.amazonaws.com/111122223333/trailguard-sweep", func(t *testing.T, c Config) {
+			eq(t, c.SweepQueue, "https://sqs.us-east-1.amazonaws.com/111122223333/trailguard-sweep")
+		}},
+		{EnvSweepQueue, "http://localhost:5000/123456789012/q", func(t *testing.T, c Config) { eq(t, c.SweepQueue, "http://localhost:5000/123456789012/q") }},
+		{EnvSweepReceives, "5", func(t *testing.T, c Config) { eq(t, c.SweepReceives, 5) }},
 		{EnvRegions, "us-east-1, eu-west-1,,us-gov-west-1,cn-north-1,us-isob-east-1,eusc-de-east-1,us-east-1", func(t *testing.T, c Config) {
 			eqDiff(t, c.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "eusc-de-east-1"})
 		}},
@@ -177,6 +185,11 @@ func TestLoadInvalid(t *testing.T) {
 		{EnvRequireRotation, "1", `"true" or "false"`},
 		{EnvStartLogging, "on", `"true" or "false"`},
 		{EnvSecurityHub, "false", `"auto" or "off"`},
+		{EnvSweepQueue, "trailguard-sweep", "an SQS queue URL"},
+		{EnvSweepQueue, "arn:aws:sqs:us-east-1:111122223333:q", "an SQS queue URL"},
+		{EnvSweepQueue, "https://sqs.us-east-1.amazonaws.com/1234/q", "an SQS queue URL"},
+		{EnvSweepReceives, "0", "an integer from 1 to 1000"},
+		{EnvSweepReceives, "many", "an integer from 1 to 1000"},
 		{EnvRegions, "us-east-1,everywhere", "a Region name"},
 		{EnvRegions, "US-EAST-1", "a Region name"},
 		{EnvConcurrency, "0", "an integer from 1 to 64"},

@@ -20,6 +20,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		EnvKeys: "empty", EnvReaders: "empty", EnvRoleName: "empty", EnvTopicARN: "empty",
 		EnvDisabledKey: "enable", EnvRequireRotation: "false", EnvStartLogging: "false", EnvRegions: "every enabled Region",
 		EnvConcurrency: "8", EnvMaxAttempts: "5", EnvTable: "empty", EnvSecurityHub: "auto",
+		EnvSweepQueue: "empty", EnvSweepReceives: "3",
 	}
 	for name, def := range defaults {
 		var row string

@@ -439,6 +439,13 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 
 // finish logs the report and sends the notification.
 func (r *Reconciler) finish(ctx context.Context, rep Report) {
+	r.logResults(ctx, rep)
+	r.notify(ctx, rep)
+	r.publish(ctx, rep)
+}
+
+// logResults logs every result and alert of rep.
+func (r *Reconciler) logResults(ctx context.Context, rep Report) {
 	for _, res := range rep.Results {
 		level := slog.LevelInfo
 		switch {
@@ -461,6 +468,4 @@ func (r *Reconciler) finish(ctx context.Context, rep Report) {
 	for _, a := range rep.Alerts {
 		r.log.Warn("alert", "alert", a)
 	}
-	r.notify(ctx, rep)
-	r.publish(ctx, rep)
 }
