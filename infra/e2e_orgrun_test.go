@@ -20,7 +20,6 @@ import (
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
 	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
-	"github.com/trailguard/trailguard/internal/testbed/lambdarie"
 	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 )
 
@@ -407,19 +406,21 @@ func TestE2EOrganizationRun(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = px.Close() })
 		sweepFn := runDeployedAt(t, px.URL, central, Sweeper)
-		out := lambdarie.Invoke(t, sweepFn.url, scheduledEvent(w.central, w.home))
-		var sweep batchResult
-		if err := json.Unmarshal(out, &sweep); err != nil {
-			t.Fatalf("sweeper result %s: %v", out, err)
-		}
+		workerFn := runWorker(t, srv, central)
+		swept, covered := sweep(t, sweepFn, workerFn, w.central, w.home)
 		if px.Calls()["ListAccounts"] == 0 {
 			t.Errorf("the sweeper did not list the organization's accounts")
 		}
-		if len(sweep.outcomes()) != 0 {
-			t.Errorf("sweep after the event path: actions %v, want none", sweep.outcomes())
+		for _, acct := range []string{w.mgmt, w.logArchive, w.central, w.memberA, w.memberB} {
+			if len(covered[acct]) < 2 {
+				t.Errorf("sweep covered %v in %s, want at least the 2 member Regions", covered[acct], acct)
+			}
+		}
+		if len(swept.outcomes()) != 0 {
+			t.Errorf("sweep after the event path: actions %v, want none", swept.outcomes())
 		}
 		seen := map[string]bool{}
-		for _, r := range sweep.Results {
+		for _, r := range swept.Results {
 			seen[r.Trail] = true
 			for _, f := range r.Findings {
 				if f.Actionable {
@@ -434,7 +435,7 @@ func TestE2EOrganizationRun(t *testing.T) {
 			"arn:aws:cloudtrail:" + second + ":" + w.central + ":trail/central-second-region",
 		} {
 			if !seen[want] {
-				t.Errorf("sweep did not observe %s; result %s", want, out)
+				t.Errorf("sweep did not observe %s; results %+v", want, swept.Results)
 			}
 		}
 	})

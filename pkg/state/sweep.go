@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"time"
 
@@ -142,7 +143,7 @@ func (s *Sweeps) Complete(ctx context.Context, id string, index int, c ItemCount
 		":one": num(1), ":t": num(int64(c.Trails)), ":c": num(int64(c.Changed)), ":a": num(int64(c.Alerting)),
 		":e": num(int64(c.Errors)), ":f": num(int64(c.Failed)),
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(s.table), Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: key(pkSweep, id),
@@ -153,7 +154,24 @@ func (s *Sweeps) Complete(ctx context.Context, id string, index int, c ItemCount
 			ExpressionAttributeNames:  map[string]string{"#items": "items"},
 			ExpressionAttributeValues: vals,
 		}},
-	}})
+	}}
+	// Every work item updates the one sweep record, so transactions of
+	// workers finishing at the same time conflict: DynamoDB cancels a
+	// TransactWriteItems that "conflicts with a concurrent
+	// TransactWriteItems request" (reason code TransactionConflict,
+	// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html),
+	// and a canceled transaction wrote nothing, so it is tried again after
+	// a jittered pause rather than failing the item (which would
+	// reconcile its account and Region again).
+	for attempt := 1; ; attempt++ {
+		_, err = s.db.TransactWriteItems(ctx, in)
+		if !transactionConflict(err) || attempt == conflictAttempts {
+			break
+		}
+		if serr := sleepCtx(ctx, conflictPause(attempt)); serr != nil {
+			break
+		}
+	}
 	if err != nil {
 		var tc *types.TransactionCanceledException
 		if !errors.As(err, &tc) {
@@ -171,6 +189,38 @@ func (s *Sweeps) Complete(ctx context.Context, id string, index int, c ItemCount
 	}
 	rec, err = s.Get(ctx, id)
 	return rec, dup, err
+}
+
+// conflictAttempts bounds the tries of a work item's transaction that
+// DynamoDB cancels for a concurrent one (Complete).
+const conflictAttempts = 10
+
+// conflictPause is the pause before try attempt+1: a random duration up
+// to 25 ms doubled per try, at most 1.6 s ("full jitter").
+func conflictPause(attempt int) time.Duration {
+	ceiling := 25 * time.Millisecond << min(attempt-1, 6)
+	return time.Duration(mrand.Int64N(int64(ceiling)) + 1)
+}
+
+// transactionConflict reports whether err is a TransactWriteItems
+// cancellation caused only by concurrent transactions (no condition
+// failed), which is safe to try again.
+func transactionConflict(err error) bool {
+	var tc *types.TransactionCanceledException
+	if !errors.As(err, &tc) {
+		return false
+	}
+	conflict := false
+	for _, r := range tc.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			conflict = true
+		case "", "None":
+		default:
+			return false
+		}
+	}
+	return conflict
 }
 
 // Get reads the record of sweep id (strongly consistent).

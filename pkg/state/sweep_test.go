@@ -3,10 +3,15 @@ package state_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/trailguard/trailguard/pkg/state"
 )
@@ -115,5 +120,77 @@ func TestSweepRecordAgainstMoto(t *testing.T) {
 	}
 	if err := s.Start(ctx, "", 1); err == nil {
 		t.Error("Start with no id succeeded")
+	}
+}
+
+// conflicting answers the first conflicts TransactWriteItems calls with
+// the cancellation DynamoDB gives a transaction that conflicts with a
+// concurrent one (reasons: TransactionConflict for the record's update),
+// without forwarding them; then the real table answers.
+type conflicting struct {
+	*dynamodb.Client
+	mu        sync.Mutex
+	conflicts int
+	reasons   []string
+	calls     int
+}
+
+func (c *conflicting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.mu.Lock()
+	c.calls++
+	refuse := c.calls <= c.conflicts
+	c.mu.Unlock()
+	if refuse {
+		var rs []ddbtypes.CancellationReason
+		for _, r := range c.reasons {
+			rs = append(rs, ddbtypes.CancellationReason{Code: aws.String(r)})
+		}
+		return nil, &ddbtypes.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: rs}
+	}
+	return c.Client.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestCompleteRetriesTransactionConflicts: an item's completion canceled
+// for a concurrent transaction (nothing written) is tried again and counted
+// once; a cancellation naming a failed condition is not retried.
+func TestCompleteRetriesTransactionConflicts(t *testing.T) {
+	db, table := table(t)
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		conflicts int
+		reasons   []string
+		wantCalls int
+		wantErr   bool
+		wantDone  int
+	}{
+		{"record update conflicts twice", 2, []string{"None", "TransactionConflict"}, 3, false, 1},
+		{"both conflict", 1, []string{"TransactionConflict", "TransactionConflict"}, 2, false, 1},
+		{"a condition failed too: not a conflict", 1, []string{"None", "ConditionalCheckFailed"}, 1, true, 0},
+		{"conflicts on every try", 100, []string{"None", "TransactionConflict"}, 10, true, 0},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &conflicting{Client: db, conflicts: tc.conflicts, reasons: tc.reasons}
+			s := state.NewSweeps(c, table, nil)
+			id := fmt.Sprintf("conflict%d", i)
+			if err := s.Start(ctx, id, 2); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := s.Complete(ctx, id, 0, state.ItemCounts{Trails: 1}, "")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Complete: %v, want error %v", err, tc.wantErr)
+			}
+			if c.calls != tc.wantCalls {
+				t.Errorf("TransactWriteItems calls %d, want %d", c.calls, tc.wantCalls)
+			}
+			rec, err := state.NewSweeps(db, table, nil).Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Done != tc.wantDone || rec.Counts.Trails != tc.wantDone {
+				t.Errorf("record done %d trails %d, want %d each", rec.Done, rec.Counts.Trails, tc.wantDone)
+			}
+		})
 	}
 }

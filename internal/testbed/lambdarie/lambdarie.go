@@ -29,7 +29,7 @@ import (
 const Module = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
 // Functions are the function names; each is built from ./functions/<name>.
-var Functions = []string{"trail-remediator", "key-remediator", "sweeper"}
+var Functions = []string{"trail-remediator", "key-remediator", "sweeper", "sweep-worker"}
 
 // ErrNoEmulator is returned (wrapped) by Build when aws-lambda-rie cannot
 // be built (no module cache and no network): tests skip or fail on it.
