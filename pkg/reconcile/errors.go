@@ -49,7 +49,7 @@ func Transient(err error) bool {
 		return true
 	}
 	var prop *errPropagating
-	if errors.As(err, &prop) {
+	if errors.As(err, &prop) || errors.Is(err, errOwnWriteGone) {
 		return true
 	}
 	var quota *ratelimit.QuotaExceededError

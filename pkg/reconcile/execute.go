@@ -415,6 +415,11 @@ func opName(k plan.Kind) string {
 // CloudTrail cannot use (nothing was written).
 var errKeyUnusable = errors.New("not pointing it at key")
 
+// errOwnWriteGone marks an UpdateTrail refused because the key policy this
+// run had just written no longer grants what the trail needs (transient:
+// the event is tried again).
+var errOwnWriteGone = errors.New("the key policy this run wrote is no longer there")
+
 // blocksUpdate are the findings on a freshly read key policy that forbid
 // pointing a trail at the key: CloudTrail would be refused.
 var blocksUpdate = map[compliance.Rule]bool{
@@ -459,8 +464,17 @@ func (rn *run) updateTrail(ctx context.Context, st compliance.State, a plan.Acti
 		}
 	}
 	if len(why) > 0 {
-		return Failed, "", fmt.Errorf("update trail %s: %w %s: its policy does not let CloudTrail use it: %s",
+		err := fmt.Errorf("update trail %s: %w %s: its policy does not let CloudTrail use it: %s",
 			a.Target, errKeyUnusable, keyARN, strings.Join(why, "; "))
+		if rn.wroteKey(keyARN) {
+			// This run wrote what the trail needs to the key, and the policy
+			// read since lacks it: someone's read-modify-write overwrote it
+			// (KMS has no conditional PutKeyPolicy), or the read does not
+			// show it yet. Nothing moves now; the event is tried again, and
+			// the retry adds the statements again.
+			err = fmt.Errorf("%w: %w", errOwnWriteGone, err)
+		}
+		return Failed, "", err
 	}
 	name := a.TrailName
 	if name == "" {

@@ -731,6 +731,39 @@ func (h *harness) reports(fn string) []reconcile.Report {
 	return out
 }
 
+// runsOf describes every invocation's result for trail (actions with
+// their outcomes, alerts, errors), for a failure message.
+func (h *harness) runsOf(trail string) string {
+	var b strings.Builder
+	for _, inv := range h.stack.Invocations() {
+		rep, ok := inv.Output.(reconcile.Report)
+		if !ok {
+			continue
+		}
+		for _, res := range rep.Results {
+			if res.Trail != trail {
+				continue
+			}
+			fmt.Fprintf(&b, "\n  %s:", inv.Function)
+			for _, a := range res.Actions {
+				fmt.Fprintf(&b, " %s %s=%s %s;", a.Action, a.Target, a.Outcome, a.Message)
+			}
+			for _, a := range res.Alerts {
+				fmt.Fprintf(&b, " alert %q;", a)
+			}
+			if res.Error != "" {
+				fmt.Fprintf(&b, " error %q;", res.Error)
+			}
+		}
+		for _, e := range rep.Errors {
+			if strings.Contains(e, trail) {
+				fmt.Fprintf(&b, "\n  %s: report error %q", inv.Function, e)
+			}
+		}
+	}
+	return b.String()
+}
+
 // faultTotal sums the proxy's injected faults.
 func faultTotal(p *awsproxy.Proxy) int {
 	n := 0
