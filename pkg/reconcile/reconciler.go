@@ -29,6 +29,8 @@ type Reconciler struct {
 	log     *slog.Logger
 	guard   *Guard
 	store   Store
+	// index is the trail index (nil: none; index.go).
+	index   TrailIndex
 	source  string
 	locks   processLocks
 	margin  time.Duration

@@ -71,6 +71,9 @@ type Store struct {
 	wait      time.Duration
 	retention time.Duration
 	writer    string
+	// refresh and cache: the trail index (index.go).
+	refresh time.Duration
+	cache   indexCache
 }
 
 // Option configures a Store.

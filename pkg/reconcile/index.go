@@ -1,0 +1,266 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+
+	"github.com/trailguard/trailguard/pkg/compliance"
+	"github.com/trailguard/trailguard/pkg/state"
+)
+
+// TrailIndex answers which trails use a key, so that a key event reads
+// those trails instead of listing the trails of every Region (state.Store
+// implements it). It is an optimisation: a failed index write is logged
+// and never fails a reconcile, and a key event whose index answer is
+// missing, stale or unreadable lists every Region as without it.
+type TrailIndex interface {
+	TrailsOfKey(ctx context.Context, keyARN string) (state.KeyTrails, error)
+	NoteTrail(ctx context.Context, keyARN, trail, account, region string) error
+	DropTrails(ctx context.Context, keyARN string, trails ...string) error
+	MarkIndexSwept(ctx context.Context, started time.Time) (bool, error)
+}
+
+var _ TrailIndex = (*state.Store)(nil)
+
+// WithIndex sets the trail index (nil: none). WithStore sets it to the
+// store when the store implements TrailIndex; an option after it wins.
+func WithIndex(ix TrailIndex) Option { return func(r *Reconciler) { r.index = ix } }
+
+// indexWork are the index writes of one run: made in the background while
+// the run goes on, waited for before the run returns.
+type indexWork struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	failed bool
+}
+
+// isKeyARN reports whether s is a KMS key ARN (not an alias ARN).
+func isKeyARN(s string) bool {
+	a, err := arn.Parse(s)
+	return err == nil && a.Service == "kms" && strings.HasPrefix(a.Resource, "key/")
+}
+
+// keyIDRE matches a bare key id (a UUID, or mrk- and 32 hex digits for a
+// multi-Region key).
+var keyIDRE = regexp.MustCompile(`^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+
+// keyARNOf returns the ARN of key ref (an ARN or a bare id, in account and
+// region) without a call, or "" for an alias.
+func keyARNOf(account, region, ref string) string {
+	if isKeyARN(ref) {
+		return ref
+	}
+	if account != "" && region != "" && keyIDRE.MatchString(ref) {
+		return "arn:aws:kms:" + region + ":" + account + ":key/" + ref
+	}
+	return ""
+}
+
+// indexKeyOf is the key ARN a trail is indexed under: the key observe
+// read, else the trail's KmsKeyId, which CloudTrail gives as "a fully
+// specified ARN to a AWS KMS key"
+// (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_Trail.html).
+func indexKeyOf(st compliance.State, t compliance.Trail) string {
+	if st.Key != nil && isKeyARN(st.Key.ARN) {
+		return st.Key.ARN
+	}
+	if isKeyARN(t.KMSKeyID) {
+		return t.KMSKeyID
+	}
+	return ""
+}
+
+// noteTrail records in the background that trail t of account uses
+// keyARN.
+func (rn *run) noteTrail(ctx context.Context, keyARN string, t compliance.Trail, account string) {
+	ix := rn.r.index
+	if ix == nil || keyARN == "" || t.ARN == "" {
+		return
+	}
+	rn.index.wg.Go(func() {
+		rn.indexDone(ix.NoteTrail(ctx, keyARN, t.ARN, account, t.HomeRegion))
+	})
+}
+
+// dropTrails removes trails from keyARN's entries in the background.
+func (rn *run) dropTrails(ctx context.Context, keyARN string, trails []string) {
+	ix := rn.r.index
+	if ix == nil || len(trails) == 0 {
+		return
+	}
+	rn.index.wg.Go(func() {
+		rn.indexDone(ix.DropTrails(ctx, keyARN, trails...))
+	})
+}
+
+func (rn *run) indexDone(err error) {
+	if err == nil {
+		return
+	}
+	rn.index.mu.Lock()
+	rn.index.failed = true
+	rn.index.mu.Unlock()
+	rn.r.log.Warn("trail index write failed (key events scan every Region until the next sweep)", "error", err.Error())
+}
+
+// waitIndex waits for the run's index writes and reports whether all of
+// them succeeded.
+func (rn *run) waitIndex() bool {
+	rn.index.wg.Wait()
+	rn.index.mu.Lock()
+	defer rn.index.mu.Unlock()
+	return !rn.index.failed
+}
+
+// indexAfterFix keeps the index true after a fix moved a trail from one
+// key to another (UpdateTrail).
+func (rn *run) indexAfterFix(ctx context.Context, account string, t compliance.Trail, before string, res Result) {
+	after := res.KMSKeyARN
+	if after == before || after == "" {
+		return
+	}
+	moved := t
+	moved.KMSKeyID = after
+	rn.noteTrail(ctx, after, moved, account)
+	if before != "" {
+		rn.dropTrails(ctx, before, []string{t.ARN})
+	}
+}
+
+// indexLookup is the index's answer for a key (err: it could not be read).
+type indexLookup struct {
+	kt  state.KeyTrails
+	err error
+	// asked is false when there is no index or the key's ARN was not
+	// known before DescribeKey.
+	asked bool
+	arn   string
+}
+
+// lookupIndex reads the index entries of keyARN.
+func (rn *run) lookupIndex(ctx context.Context, keyARN string) indexLookup {
+	if rn.r.index == nil || keyARN == "" {
+		return indexLookup{}
+	}
+	kt, err := rn.r.index.TrailsOfKey(ctx, keyARN)
+	return indexLookup{kt: kt, err: err, asked: true, arn: keyARN}
+}
+
+// trailsOfKey returns the trails of account that use key k: the indexed
+// trails, each read again (GetTrail in its home Region) and kept only if
+// it still uses k, when the index answer is current; else every Region's
+// trails (findTrails), after which the entries the scan did not find are
+// dropped. Trails the index names that left the key or no longer exist are
+// dropped and not reconciled.
+func (rn *run) trailsOfKey(ctx context.Context, account string, k *compliance.Key, look indexLookup) ([]compliance.Trail, error) {
+	match := func(kmsKeyID string) bool {
+		return kmsKeyID != "" && (kmsKeyID == k.ARN || kmsKeyID == k.ID)
+	}
+	if rn.r.index != nil && (!look.asked || look.arn != k.ARN) {
+		look = rn.lookupIndex(ctx, k.ARN)
+	}
+	switch {
+	case !look.asked:
+	case look.err != nil:
+		rn.r.log.Warn("trail index unreadable: scanning every Region", "key", k.ARN, "error", look.err.Error())
+	case !look.kt.Current:
+		rn.r.log.Info("trail index not current: scanning every Region", "key", k.ARN, "reason", look.kt.Reason)
+	default:
+		trails, ok := rn.indexedTrails(ctx, account, k.ARN, look.kt.Trails, match)
+		if ok {
+			rn.r.log.Info("trails using key from the index", "key", k.ARN, "indexed", len(look.kt.Trails), "trails", len(trails))
+			return trails, nil
+		}
+	}
+	trails, err := rn.findTrails(ctx, account, match)
+	if err != nil {
+		return nil, err
+	}
+	if look.asked && look.err == nil {
+		var gone []string
+		for _, e := range look.kt.Trails {
+			if e.Account == account && !slices.ContainsFunc(trails, func(t compliance.Trail) bool { return t.ARN == e.Trail }) {
+				gone = append(gone, e.Trail)
+			}
+		}
+		rn.dropTrails(ctx, k.ARN, gone)
+	}
+	return trails, nil
+}
+
+// indexedTrails reads the indexed trails of account (GetTrail in each
+// one's home Region, side by side) and returns those that still use the
+// key; the others are dropped from the index. ok is false when a trail
+// could not be read (other than not found): the caller scans instead.
+func (rn *run) indexedTrails(ctx context.Context, account, keyARN string, entries []state.IndexedTrail, match func(string) bool) (trails []compliance.Trail, ok bool) {
+	type read struct {
+		t    compliance.Trail
+		gone bool
+		err  error
+	}
+	var mine []state.IndexedTrail
+	for _, e := range entries {
+		// A key event covers the key's own account, as the scan does.
+		if e.Account == account && e.Region != "" {
+			mine = append(mine, e)
+		}
+	}
+	reads := make([]read, len(mine))
+	var wg sync.WaitGroup
+	for i, e := range mine {
+		wg.Go(func() {
+			c, err := rn.r.clients(ctx, account, e.Region)
+			if err != nil {
+				reads[i].err = err
+				return
+			}
+			out, err := c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(e.Trail)})
+			switch {
+			case isNotFound(err), err == nil && out.Trail == nil:
+				reads[i].gone = true
+			case err != nil:
+				reads[i].err = fmt.Errorf("get indexed trail %s: %w", e.Trail, err)
+			default:
+				reads[i].t = toTrail(out.Trail)
+			}
+		})
+	}
+	wg.Wait()
+	var drop []string
+	for i, rd := range reads {
+		switch {
+		case rd.err != nil:
+			rn.r.log.Warn("cannot read an indexed trail: scanning every Region", "trail", mine[i].Trail, "error", rd.err.Error())
+			return nil, false
+		case rd.gone || !match(rd.t.KMSKeyID):
+			drop = append(drop, mine[i].Trail)
+		default:
+			trails = append(trails, rd.t)
+		}
+	}
+	rn.dropTrails(ctx, keyARN, drop)
+	slices.SortFunc(trails, func(a, b compliance.Trail) int { return strings.Compare(a.ARN, b.ARN) })
+	return trails, true
+}
+
+// markSwept records, after a sweep in one invocation that listed the
+// trails of every account and indexed all of them, that the index is
+// complete as of started: entries this sweep did not confirm are stale
+// from then on.
+func (rn *run) markSwept(ctx context.Context, started time.Time) {
+	if rn.r.index == nil || !rn.waitIndex() {
+		return
+	}
+	if _, err := rn.r.index.MarkIndexSwept(ctx, started); err != nil {
+		rn.r.log.Warn("trail index: cannot record the completed sweep", "error", err.Error())
+	}
+}
