@@ -30,11 +30,11 @@ type Reconciler struct {
 	guard   *Guard
 	store   Store
 	// index is the trail index (nil: none; index.go).
-	index   TrailIndex
-	source  string
-	locks   processLocks
-	margin  time.Duration
-	region  string
+	index  TrailIndex
+	source string
+	locks  processLocks
+	margin time.Duration
+	region string
 
 	ownMu    sync.Mutex
 	own      string
