@@ -89,7 +89,8 @@ func seedIndex(ctx context.Context, w *world, prefix string, event []byte) error
 		if !strings.HasPrefix(aws.ToString(t.Name), prefix) || aws.ToString(t.KmsKeyId) != keyARN {
 			continue
 		}
-		if err := st.NoteTrail(ctx, keyARN, aws.ToString(t.TrailARN), w.account, aws.ToString(t.HomeRegion)); err != nil {
+		e := state.IndexedTrail{Trail: aws.ToString(t.TrailARN), Account: w.account, Region: aws.ToString(t.HomeRegion), Bucket: aws.ToString(t.S3BucketName)}
+		if err := st.NoteTrail(ctx, keyARN, e); err != nil {
 			return err
 		}
 		n++

@@ -24,7 +24,7 @@ import (
 // missing, stale or unreadable lists every Region as without it.
 type TrailIndex interface {
 	TrailsOfKey(ctx context.Context, keyARN string) (state.KeyTrails, error)
-	NoteTrail(ctx context.Context, keyARN, trail, account, region string) error
+	NoteTrail(ctx context.Context, keyARN string, e state.IndexedTrail) error
 	DropTrails(ctx context.Context, keyARN string, trails ...string) error
 	MarkIndexSwept(ctx context.Context, started time.Time) (bool, error)
 }
@@ -87,7 +87,7 @@ func (rn *run) noteTrail(ctx context.Context, keyARN string, t compliance.Trail,
 		return
 	}
 	rn.index.wg.Go(func() {
-		rn.indexDone(ix.NoteTrail(ctx, keyARN, t.ARN, account, t.HomeRegion))
+		rn.indexDone(ix.NoteTrail(ctx, keyARN, state.IndexedTrail{Trail: t.ARN, Account: account, Region: t.HomeRegion, Bucket: t.S3BucketName}))
 	})
 }
 
@@ -223,6 +223,7 @@ func (rn *run) indexedTrails(ctx context.Context, account, keyARN string, entrie
 				reads[i].err = err
 				return
 			}
+			rn.prefetch(ctx, &wg, c, e)
 			out, err := c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(e.Trail)})
 			switch {
 			case isNotFound(err), err == nil && out.Trail == nil:
@@ -262,5 +263,20 @@ func (rn *run) markSwept(ctx context.Context, started time.Time) {
 	}
 	if _, err := rn.r.index.MarkIndexSwept(ctx, started); err != nil {
 		rn.r.log.Warn("trail index: cannot record the completed sweep", "error", err.Error())
+	}
+}
+
+// prefetch starts, beside the GetTrail of indexed trail e, the reads
+// observe makes next that need only what the index holds (the trail's
+// ARN and bucket): its status and tags, the bucket's Region and
+// encryption. They are cached for the run (observe then waits for no
+// round trip); a failed one is read again by observe, and a bucket that
+// changed costs two reads that are not used.
+func (rn *run) prefetch(ctx context.Context, wg *sync.WaitGroup, c *Clients, e state.IndexedTrail) {
+	wg.Go(func() { _, _ = rn.trailStatus(ctx, c, e.Trail) })
+	wg.Go(func() { _, _ = rn.trailTags(ctx, c, e.Trail) })
+	if e.Bucket != "" {
+		wg.Go(func() { _, _ = rn.bucketRegion(ctx, c, e.Bucket) })
+		wg.Go(func() { _, _ = rn.bucketKey(ctx, c, e.Bucket) })
 	}
 }

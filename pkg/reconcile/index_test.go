@@ -39,13 +39,13 @@ func (x *fakeIndex) TrailsOfKey(_ context.Context, keyARN string) (state.KeyTrai
 	return kt, nil
 }
 
-func (x *fakeIndex) NoteTrail(_ context.Context, keyARN, trail, account, region string) error {
+func (x *fakeIndex) NoteTrail(_ context.Context, keyARN string, e state.IndexedTrail) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.noteErr != nil {
 		return x.noteErr
 	}
-	x.noted = append(x.noted, keyARN+" "+trail)
+	x.noted = append(x.noted, keyARN+" "+e.Trail)
 	return nil
 }
 

@@ -33,6 +33,7 @@ type run struct {
 	// ARN -> GetTrailStatus; orgIDs: account -> organization id.
 	bucketKeys memo[compliance.BucketKey]
 	statuses   memo[trailStatus]
+	tags       memo[map[string]string] // trail ARN -> ListTags
 	orgIDs     memo[string]
 	trailLists memo[[]compliance.Trail] // account|region -> DescribeTrails
 	regionsOf  memo[[]string]

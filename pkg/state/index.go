@@ -20,8 +20,8 @@ import (
 // trails of every Region. One item per key, pk="index#<key ARN>",
 // sk="trails" (a partition per key, so a sweep's writes spread over the
 // table), holds one top-level attribute per trail, named "t:<trail ARN>", a map of
-// the trail's account ("a"), home Region ("r") and the time it was last
-// confirmed to use the key ("c", epoch ms). One more item, pk="index",
+// the trail's account ("a"), home Region ("r"), S3 bucket ("b") and the
+// time it was last confirmed to use the key ("c", epoch ms). One more item, pk="index",
 // sk="#sweep", holds "swept_ms", the start of the last sweep that
 // completed with every work item done, and "dirty_ms", the last time an
 // index write failed.
@@ -61,6 +61,9 @@ type IndexedTrail struct {
 	Trail string
 	// Account and Region are the trail's account and home Region.
 	Account, Region string
+	// Bucket is the trail's S3 bucket when it was confirmed: a key event
+	// reads the bucket's settings while it reads the trail again.
+	Bucket string
 	// Confirmed is when the trail was last seen using the key.
 	Confirmed time.Time
 }
@@ -181,7 +184,7 @@ func indexEntries(item map[string]types.AttributeValue) []IndexedTrail {
 			continue
 		}
 		out = append(out, IndexedTrail{Trail: trail, Account: strAttr(m.Value, "a"), Region: strAttr(m.Value, "r"),
-			Confirmed: time.UnixMilli(numAttr(m.Value, "c"))})
+			Bucket: strAttr(m.Value, "b"), Confirmed: time.UnixMilli(numAttr(m.Value, "c"))})
 	}
 	return out
 }
@@ -193,15 +196,22 @@ func (s *Store) refreshInterval() time.Duration {
 	return s.refresh
 }
 
-// NoteTrail records that trail (ARN, in account, home Region region) uses
-// keyARN, confirmed now. It writes nothing when this container wrote or
-// read the same entry less than the refresh interval ago. A failed write
+// NoteTrail records that trail e (its ARN, account, home Region and
+// bucket; e.Confirmed is ignored) uses keyARN, confirmed now. It writes
+// nothing when this container wrote or read the same entry less than the
+// refresh interval ago. A failed write
 // marks the index dirty (MarkIndexDirty), so key events scan in full until
 // the next completed sweep; the error is returned for the caller to log.
-func (s *Store) NoteTrail(ctx context.Context, keyARN, trail, account, region string) error {
+func (s *Store) NoteTrail(ctx context.Context, keyARN string, e IndexedTrail) error {
 	now := s.now()
-	if e, ok := s.cache.get(keyARN, trail); ok && e.Account == account && e.Region == region && now.Sub(e.Confirmed) < s.refreshInterval() {
+	trail := e.Trail
+	if c, ok := s.cache.get(keyARN, trail); ok && c.Account == e.Account && c.Region == e.Region && c.Bucket == e.Bucket &&
+		now.Sub(c.Confirmed) < s.refreshInterval() {
 		return nil
+	}
+	entry := map[string]types.AttributeValue{"a": str(e.Account), "r": str(e.Region), "c": num(now.UnixMilli())}
+	if e.Bucket != "" {
+		entry["b"] = str(e.Bucket)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                s.tableName(),
@@ -209,7 +219,7 @@ func (s *Store) NoteTrail(ctx context.Context, keyARN, trail, account, region st
 		UpdateExpression:         aws.String("SET #t = :e, expires_at = :x"),
 		ExpressionAttributeNames: map[string]string{"#t": indexTrailPfx + trail},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":e": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"a": str(account), "r": str(region), "c": num(now.UnixMilli())}},
+			":e": &types.AttributeValueMemberM{Value: entry},
 			":x": s.expiresAt(DefaultIndexRetention),
 		},
 	})
@@ -217,7 +227,8 @@ func (s *Store) NoteTrail(ctx context.Context, keyARN, trail, account, region st
 		s.cache.drop(keyARN, trail)
 		return s.dirty(ctx, fmt.Errorf("index trail %s under key %s: %w", trail, keyARN, err))
 	}
-	s.cache.put(keyARN, IndexedTrail{Trail: trail, Account: account, Region: region, Confirmed: now})
+	e.Confirmed = now
+	s.cache.put(keyARN, e)
 	return nil
 }
 

@@ -73,7 +73,7 @@ func TestTrailIndexAgainstMoto(t *testing.T) {
 	}
 	note := func(key, trail, region string) {
 		t.Helper()
-		if err := s.NoteTrail(ctx, key, trail, acct, region); err != nil {
+		if err := s.NoteTrail(ctx, key, state.IndexedTrail{Trail: trail, Account: acct, Region: region, Bucket: "logs"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -90,8 +90,8 @@ func TestTrailIndexAgainstMoto(t *testing.T) {
 	if got := trailARNs(kt); !slices.Equal(got, []string{t2, t1}) {
 		t.Fatalf("k1 trails %v, want %v", got, []string{t2, t1})
 	}
-	if e := kt.Trails[0]; e.Account != acct || e.Region != "eu-west-1" || !e.Confirmed.Equal(sweepStart) {
-		t.Fatalf("entry %+v, want account %s, eu-west-1, confirmed %v", e, acct, sweepStart)
+	if e := kt.Trails[0]; e.Account != acct || e.Region != "eu-west-1" || e.Bucket != "logs" || !e.Confirmed.Equal(sweepStart) {
+		t.Fatalf("entry %+v, want account %s, eu-west-1, bucket logs, confirmed %v", e, acct, sweepStart)
 	}
 	if kt.Current || !strings.Contains(kt.Reason, "no sweep") {
 		t.Fatalf("before any sweep: current %v (%s), want not current", kt.Current, kt.Reason)
@@ -153,7 +153,7 @@ func TestTrailIndexAgainstMoto(t *testing.T) {
 	cdb.mu.Lock()
 	cdb.failOn = "SET #t"
 	cdb.mu.Unlock()
-	if err := s.NoteTrail(ctx, k2, t2, acct, "eu-west-1"); !errors.Is(err, errInjected) {
+	if err := s.NoteTrail(ctx, k2, state.IndexedTrail{Trail: t2, Account: acct, Region: "eu-west-1"}); !errors.Is(err, errInjected) {
 		t.Fatalf("NoteTrail with a failing table = %v, want the injected error", err)
 	}
 	cdb.mu.Lock()
