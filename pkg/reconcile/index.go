@@ -41,6 +41,30 @@ type indexWork struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	failed bool
+	// read are the entries this run read (by key ARN and trail ARN).
+	read map[[2]string]state.IndexedTrail
+}
+
+// remember keeps the entries of keyARN the run read.
+func (w *indexWork) remember(keyARN string, entries []state.IndexedTrail) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.read == nil {
+		w.read = map[[2]string]state.IndexedTrail{}
+	}
+	for _, e := range entries {
+		w.read[[2]string{keyARN, e.Trail}] = e
+	}
+}
+
+// current reports whether the run read entry e of keyARN fresh, with the
+// same account, Region and bucket: writing it again would change nothing
+// worth a write.
+func (w *indexWork) current(keyARN string, e state.IndexedTrail) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.read[[2]string{keyARN, e.Trail}]
+	return ok && r.Fresh && r.Account == e.Account && r.Region == e.Region && r.Bucket == e.Bucket
 }
 
 // isKeyARN reports whether s is a KMS key ARN (not an alias ARN).
@@ -80,15 +104,17 @@ func indexKeyOf(st compliance.State, t compliance.Trail) string {
 }
 
 // noteTrail records in the background that trail t of account uses
-// keyARN.
+// keyARN, unless the run read that entry fresh and unchanged.
 func (rn *run) noteTrail(ctx context.Context, keyARN string, t compliance.Trail, account string) {
 	ix := rn.r.index
 	if ix == nil || keyARN == "" || t.ARN == "" {
 		return
 	}
-	rn.index.wg.Go(func() {
-		rn.indexDone(ix.NoteTrail(ctx, keyARN, state.IndexedTrail{Trail: t.ARN, Account: account, Region: t.HomeRegion, Bucket: t.S3BucketName}))
-	})
+	e := state.IndexedTrail{Trail: t.ARN, Account: account, Region: t.HomeRegion, Bucket: t.S3BucketName}
+	if rn.index.current(keyARN, e) {
+		return
+	}
+	rn.index.wg.Go(func() { rn.indexDone(ix.NoteTrail(ctx, keyARN, e)) })
 }
 
 // dropTrails removes trails from keyARN's entries in the background.
@@ -152,6 +178,9 @@ func (rn *run) lookupIndex(ctx context.Context, keyARN string) indexLookup {
 		return indexLookup{}
 	}
 	kt, err := rn.r.index.TrailsOfKey(ctx, keyARN)
+	if err == nil {
+		rn.index.remember(keyARN, kt.Trails)
+	}
 	return indexLookup{kt: kt, err: err, asked: true, arn: keyARN}
 }
 

@@ -65,10 +65,21 @@ func (x *fakeIndex) MarkIndexSwept(_ context.Context, started time.Time) (bool, 
 	return true, nil
 }
 
+// indexed are entries of trails in the fake's Region and bucket, read
+// fresh.
 func indexed(trails ...string) []state.IndexedTrail {
 	var out []state.IndexedTrail
 	for _, t := range trails {
-		out = append(out, state.IndexedTrail{Trail: t, Account: fakeAccount, Region: fakeRegion, Confirmed: time.Now()})
+		out = append(out, state.IndexedTrail{Trail: t, Account: fakeAccount, Region: fakeRegion, Bucket: fakeBucket, Confirmed: time.Now(), Fresh: true})
+	}
+	return out
+}
+
+// aged are the same entries, older than the refresh interval.
+func aged(trails ...string) []state.IndexedTrail {
+	out := indexed(trails...)
+	for i := range out {
+		out[i].Fresh = false
 	}
 	return out
 }
@@ -93,14 +104,19 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 		// Region for the full scan), wantGet of GetTrail calls.
 		wantDescribe, wantGet int
 		wantDropped           []string
+		// wantNoted: the reconciled trail is written to the index (not
+		// when the run read its entry fresh).
+		wantNoted bool
 	}{
 		{name: "no index", wantDescribe: len(regions)},
 		{name: "current entry", index: &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main)}},
 			wantGet: 1},
-		{name: "no entry", index: &fakeIndex{current: true}, wantDescribe: len(regions)},
-		{name: "stale entry", index: &fakeIndex{current: false, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main, gone)}},
-			wantDescribe: len(regions), wantDropped: []string{trailKeyARN + " " + gone}},
-		{name: "read error", index: &fakeIndex{readErr: errors.New("injected: table unavailable")}, wantDescribe: len(regions)},
+		{name: "current entry, older than the refresh interval", index: &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: aged(main)}},
+			wantGet: 1, wantNoted: true},
+		{name: "no entry", index: &fakeIndex{current: true}, wantDescribe: len(regions), wantNoted: true},
+		{name: "stale entry", index: &fakeIndex{current: false, entries: map[string][]state.IndexedTrail{trailKeyARN: aged(main, gone)}},
+			wantDescribe: len(regions), wantDropped: []string{trailKeyARN + " " + gone}, wantNoted: true},
+		{name: "read error", index: &fakeIndex{readErr: errors.New("injected: table unavailable")}, wantDescribe: len(regions), wantNoted: true},
 		{name: "indexed trail unreadable", getFail: true,
 			index:        &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main)}},
 			wantDescribe: len(regions), wantGet: 1},
@@ -150,8 +166,8 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 			if !slices.Equal(tt.index.dropped, tt.wantDropped) {
 				t.Errorf("dropped %q, want %q", tt.index.dropped, tt.wantDropped)
 			}
-			if tt.index.readErr == nil && !slices.Contains(tt.index.noted, trailKeyARN+" "+main) {
-				t.Errorf("noted %q, want %s under its key", tt.index.noted, main)
+			if tt.index.noteErr == nil && slices.Contains(tt.index.noted, trailKeyARN+" "+main) != tt.wantNoted {
+				t.Errorf("noted %q: want %s written %v", tt.index.noted, main, tt.wantNoted)
 			}
 			if len(tt.index.swept) != 0 {
 				t.Errorf("a key event marked the index swept")

@@ -46,8 +46,11 @@ const (
 	skIndexTrails = "trails"
 	skIndexSweep  = "#sweep"
 	indexTrailPfx = "t:"
-	// DefaultIndexRefresh is how old an entry may get before an
-	// observation of the same trail on the same key writes it again.
+	// DefaultIndexRefresh is how old an entry may be and still count as
+	// fresh (IndexedTrail.Fresh): a key event that read it fresh does
+	// not write it again. It is also the slack allowed between an
+	// entry's confirmation and the start of the sweep that confirmed it
+	// (clocks of different hosts).
 	DefaultIndexRefresh = time.Hour
 	// DefaultIndexRetention is how long a key's entries live (TTL) after
 	// the last write to them: a key no trail uses any more disappears.
@@ -66,6 +69,9 @@ type IndexedTrail struct {
 	Bucket string
 	// Confirmed is when the trail was last seen using the key.
 	Confirmed time.Time
+	// Fresh is true when Confirmed is less than the refresh interval
+	// before the read (TrailsOfKey).
+	Fresh bool
 }
 
 // KeyTrails is what the index knows about one key.
@@ -81,40 +87,8 @@ type KeyTrails struct {
 	Reason string
 }
 
-// indexCache remembers, for one container, which entries it wrote or read
-// recently, so an observation of a trail whose entry is current writes
-// nothing.
-type indexCache struct {
-	mu   sync.Mutex
-	seen map[string]IndexedTrail // keyARN + "\x00" + trail ARN
-}
-
-func cacheKey(keyARN, trail string) string { return keyARN + "\x00" + trail }
-
-func (c *indexCache) get(keyARN, trail string) (IndexedTrail, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.seen[cacheKey(keyARN, trail)]
-	return e, ok
-}
-
-func (c *indexCache) put(keyARN string, e IndexedTrail) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[string]IndexedTrail{}
-	}
-	c.seen[cacheKey(keyARN, e.Trail)] = e
-}
-
-func (c *indexCache) drop(keyARN, trail string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.seen, cacheKey(keyARN, trail))
-}
-
-// WithIndexRefresh sets how old an index entry may get before it is
-// written again (default DefaultIndexRefresh).
+// WithIndexRefresh sets how old an index entry may be and still be fresh
+// (default DefaultIndexRefresh).
 func WithIndexRefresh(d time.Duration) Option { return func(s *Store) { s.refresh = d } }
 
 // TrailsOfKey reads the index entries of keyARN and says whether they are
@@ -147,8 +121,9 @@ func (s *Store) TrailsOfKey(ctx context.Context, keyARN string) (KeyTrails, erro
 		return KeyTrails{}, fmt.Errorf("read trail index of %s: %w", keyARN, err)
 	}
 	kt := KeyTrails{Trails: indexEntries(keyItem)}
-	for _, e := range kt.Trails {
-		s.cache.put(keyARN, e)
+	now := s.now()
+	for i := range kt.Trails {
+		kt.Trails[i].Fresh = now.Sub(kt.Trails[i].Confirmed) < s.refreshInterval()
 	}
 	swept, dirty := numAttr(sweepItem, "swept_ms"), numAttr(sweepItem, "dirty_ms")
 	cut := time.UnixMilli(swept).Add(-s.refreshInterval())
@@ -197,18 +172,15 @@ func (s *Store) refreshInterval() time.Duration {
 }
 
 // NoteTrail records that trail e (its ARN, account, home Region and
-// bucket; e.Confirmed is ignored) uses keyARN, confirmed now. It writes
-// nothing when this container wrote or read the same entry less than the
-// refresh interval ago. A failed write
+// bucket; e.Confirmed and e.Fresh are ignored) uses keyARN, confirmed now:
+// one UpdateItem. (The caller skips it for an entry it has just read
+// fresh; no cache outlives a run, since another container may have
+// dropped the entry since.) A failed write
 // marks the index dirty (MarkIndexDirty), so key events scan in full until
 // the next completed sweep; the error is returned for the caller to log.
 func (s *Store) NoteTrail(ctx context.Context, keyARN string, e IndexedTrail) error {
 	now := s.now()
 	trail := e.Trail
-	if c, ok := s.cache.get(keyARN, trail); ok && c.Account == e.Account && c.Region == e.Region && c.Bucket == e.Bucket &&
-		now.Sub(c.Confirmed) < s.refreshInterval() {
-		return nil
-	}
 	entry := map[string]types.AttributeValue{"a": str(e.Account), "r": str(e.Region), "c": num(now.UnixMilli())}
 	if e.Bucket != "" {
 		entry["b"] = str(e.Bucket)
@@ -224,11 +196,8 @@ func (s *Store) NoteTrail(ctx context.Context, keyARN string, e IndexedTrail) er
 		},
 	})
 	if err != nil {
-		s.cache.drop(keyARN, trail)
 		return s.dirty(ctx, fmt.Errorf("index trail %s under key %s: %w", trail, keyARN, err))
 	}
-	e.Confirmed = now
-	s.cache.put(keyARN, e)
 	return nil
 }
 
@@ -245,7 +214,6 @@ func (s *Store) DropTrails(ctx context.Context, keyARN string, trails ...string)
 		n := "#t" + strconv.Itoa(i)
 		names[n] = indexTrailPfx + t
 		parts = append(parts, n)
-		s.cache.drop(keyARN, t)
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                s.tableName(),

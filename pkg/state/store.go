@@ -71,9 +71,8 @@ type Store struct {
 	wait      time.Duration
 	retention time.Duration
 	writer    string
-	// refresh and cache: the trail index (index.go).
+	// refresh: the trail index's (index.go).
 	refresh time.Duration
-	cache   indexCache
 }
 
 // Option configures a Store.
