@@ -28,10 +28,13 @@ var dynamoDBOps = map[string]bool{
 
 // indexedScenarios are the key-remediator scenarios again with a state
 // table (TRAILGUARD_TABLE, as deployed) whose trail index holds the key's
-// trails and the mark of a completed sweep: the key event reads those
-// trails instead of listing every Region's. The table also brings the
-// lease, loop guard and change log around each write: DynamoDB calls the
-// chain counts (chainDynamoDB tells them apart).
+// trails and the mark of a completed sweep ("-indexed"): the key event
+// reads those trails instead of listing every Region's. The table also
+// brings the lease, loop guard and change log around each write: DynamoDB
+// calls the chain counts (chainDynamoDB tells them apart). The key of one
+// trail runs once more with the table but no index entry ("-table": the
+// full scan), which isolates what the index saves from what the table
+// costs.
 func indexedScenarios() []scenarioSpec {
 	var out []scenarioSpec
 	for _, base := range criticalScenarios() {
@@ -44,24 +47,52 @@ func indexedScenarios() []scenarioSpec {
 		if base.name == "key-pending-deletion" {
 			s.targetRounds = 4 // issue 15: a key with one trail
 		}
-		s.setup = func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
-			raw, err := base.setup(ctx, w, prefix, env)
-			if err != nil {
-				return nil, err
-			}
-			env[config.EnvTable] = indexTable
-			if err := seedIndex(ctx, w, prefix, raw); err != nil {
-				return nil, fmt.Errorf("seed the trail index: %w", err)
-			}
-			return raw, nil
-		}
+		s.setup = withTable(base.setup, true)
 		out = append(out, s)
+		if base.name == "key-pending-deletion" {
+			t := base
+			t.name = base.name + "-table"
+			t.description = base.description + "; with the state table, no index entry for the key (full scan)"
+			t.setup = withTable(base.setup, false)
+			out = append(out, t)
+		}
 	}
 	return out
 }
 
-// seedIndex creates the state table (once per moto) and indexes, under the
-// event's key, the trails of the scenario (names starting with prefix) that
+// withTable wraps a scenario's setup: the function gets the state table
+// and, when seed is set, the index holds the scenario's trails.
+func withTable(setup func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error), seed bool) func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+	return func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+		raw, err := setup(ctx, w, prefix, env)
+		if err != nil {
+			return nil, err
+		}
+		env[config.EnvTable] = indexTable
+		if err := createIndexTable(ctx, w); err != nil {
+			return nil, err
+		}
+		if !seed {
+			return raw, nil
+		}
+		if err := seedIndex(ctx, w, prefix, raw); err != nil {
+			return nil, fmt.Errorf("seed the trail index: %w", err)
+		}
+		return raw, nil
+	}
+}
+
+// createIndexTable creates the state table once per moto.
+func createIndexTable(ctx context.Context, w *world) error {
+	err := statetable.Create(ctx, dynamodb.NewFromConfig(w.cfg(home)), indexTable)
+	var inUse *ddbtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return err
+	}
+	return nil
+}
+
+// seedIndex indexes, under the event's key, the trails of the scenario (names starting with prefix) that
 // use it, then marks a sweep completed a minute ago: what a sweep leaves.
 // It talks to moto directly, not through the measured proxy.
 func seedIndex(ctx context.Context, w *world, prefix string, event []byte) error {
@@ -73,12 +104,6 @@ func seedIndex(ctx context.Context, w *world, prefix string, event []byte) error
 	}
 	keyARN := ev.Resources[0]
 	db := dynamodb.NewFromConfig(w.cfg(home))
-	if err := statetable.Create(ctx, db, indexTable); err != nil {
-		var inUse *ddbtypes.ResourceInUseException
-		if !errors.As(err, &inUse) {
-			return err
-		}
-	}
 	out, err := cloudtrail.NewFromConfig(w.cfg(home)).DescribeTrails(ctx, &cloudtrail.DescribeTrailsInput{})
 	if err != nil {
 		return fmt.Errorf("describe trails: %w", err)
