@@ -255,6 +255,12 @@ func (rn *run) indexedTrails(ctx context.Context, account, keyARN string, entrie
 			rn.prefetch(ctx, &wg, c, e)
 			out, err := c.CloudTrail.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(e.Trail)})
 			switch {
+			case (isNotFound(err) || err == nil && out.Trail == nil) && trailOwner(e.Trail) != account:
+				// Another account's trail (an organization trail seen
+				// from a member account) that GetTrail does not show:
+				// not proof it is gone; the scan, which lists shadow
+				// trails, decides.
+				reads[i].err = fmt.Errorf("get indexed trail %s of account %s: not found from account %s", e.Trail, trailOwner(e.Trail), account)
 			case isNotFound(err), err == nil && out.Trail == nil:
 				reads[i].gone = true
 			case err != nil:

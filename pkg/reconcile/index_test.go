@@ -96,6 +96,9 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 	)
 	regions := []string{"eu-west-1", "us-east-1", "us-west-2"}
 	main, moved, gone := fakeTrailARN("main"), fakeTrailARN("moved"), fakeTrailARN("gone")
+	// An organization trail of the management account, indexed as seen
+	// from this account.
+	orgTrail := "arn:aws:cloudtrail:us-east-1:999988887777:trail/org"
 	tests := []struct {
 		name    string
 		index   *fakeIndex // nil: no index
@@ -120,6 +123,11 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 		{name: "indexed trail unreadable", getFail: true,
 			index:        &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main)}},
 			wantDescribe: len(regions), wantGet: 1},
+		// GetTrail not finding another account's trail proves nothing:
+		// the scan decides (and it does not list it here, so the entry
+		// is dropped after the scan).
+		{name: "another account's trail not found", index: &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main, orgTrail)}},
+			wantDescribe: len(regions), wantGet: 2, wantDropped: []string{trailKeyARN + " " + orgTrail}},
 		{name: "trails that left the key or are gone",
 			index:   &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(gone, main, moved)}},
 			wantGet: 3, wantDropped: []string{trailKeyARN + " " + gone, trailKeyARN + " " + moved}},
