@@ -185,7 +185,34 @@ func (s Summarizer) complete(ctx context.Context, w WorkItem, c state.ItemCounts
 	if err != nil || !won {
 		return nil, err
 	}
+	s.markIndexSwept(ctx, rec)
 	return s.summarize(ctx, rec, w.Coordinator)
+}
+
+// IndexMarker records a completed sweep in the trail index
+// (state.Sweeps): entries the sweep did not confirm are stale from then on.
+type IndexMarker interface {
+	MarkIndexSwept(ctx context.Context, started time.Time) (bool, error)
+}
+
+var _ IndexMarker = (*state.Sweeps)(nil)
+
+// markIndexSwept marks the trail index swept as of rec's start when no
+// work item failed for good (a failed item's trails were not confirmed).
+// The index is an optimisation: a failure is logged only.
+func (s Summarizer) markIndexSwept(ctx context.Context, rec state.SweepRecord) {
+	m, ok := s.Sweeps.(IndexMarker)
+	if !ok {
+		return
+	}
+	log := logger(s.Logger)
+	if rec.Counts.Failed > 0 {
+		log.Info("trail index not marked swept: work items failed", "sweep", rec.ID, "failed_items", rec.Counts.Failed)
+		return
+	}
+	if _, err := m.MarkIndexSwept(ctx, rec.Started); err != nil {
+		log.Warn("trail index: cannot record the completed sweep", "sweep", rec.ID, "error", err.Error())
+	}
 }
 
 func (s Summarizer) summarize(ctx context.Context, rec state.SweepRecord, function string) (*Summary, error) {

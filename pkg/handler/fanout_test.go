@@ -30,6 +30,15 @@ type memSweeps struct {
 	writes  int
 	// failComplete makes Complete fail for these indexes.
 	failComplete map[int]bool
+	// indexMarks are the sweep starts the trail index was marked with.
+	indexMarks []time.Time
+}
+
+func (m *memSweeps) MarkIndexSwept(_ context.Context, started time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.indexMarks = append(m.indexMarks, started)
+	return true, nil
 }
 
 func newMemSweeps() *memSweeps {
@@ -380,6 +389,15 @@ func TestSweepSummaryExactlyOnce(t *testing.T) {
 			rec := s.recs.recs["sweep-1"]
 			if rec.Done != 7 || rec.Counts.Failed != tt.wantFailed || rec.Counts.Trails != tt.wantTrails {
 				t.Errorf("record %+v, want done 7 (6 items + the coordinator's), failed %d, trails %d", *rec, tt.wantFailed, tt.wantTrails)
+			}
+			// The trail index is marked swept once, as of the sweep's
+			// start, only when no item failed for good.
+			wantMarks := 1
+			if tt.wantFailed > 0 {
+				wantMarks = 0
+			}
+			if len(s.recs.indexMarks) != wantMarks || (wantMarks == 1 && !s.recs.indexMarks[0].Equal(rec.Started)) {
+				t.Errorf("trail index marked %v, want %d mark(s) as of %v", s.recs.indexMarks, wantMarks, rec.Started)
 			}
 			notice := s.regs.notices[0]
 			changed := 0

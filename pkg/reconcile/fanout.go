@@ -86,6 +86,7 @@ func (r *Reconciler) SweepRegion(ctx context.Context, account, region string, co
 	defer cancel()
 	rn := r.newRun()
 	rep, err := rn.sweepRegion(bctx, account, region, covered)
+	rn.waitIndex()
 	rep.Errors = rn.errors
 	r.logResults(ctx, rep)
 	r.publish(ctx, rep)

@@ -77,7 +77,7 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		out, err := c.CloudTrail.ListTags(gctx, &cloudtrail.ListTagsInput{ResourceIdList: []string{t.ARN}})
+		tags, err := rn.trailTags(gctx, c, t.ARN)
 		if err != nil {
 			if !Transient(err) && trailOwner(t.ARN) != account {
 				// An organization trail seen from a member account:
@@ -85,12 +85,6 @@ func (rn *run) observe(ctx context.Context, account string, t compliance.Trail) 
 				return nil
 			}
 			return fmt.Errorf("list tags of trail %s: %w", t.ARN, err)
-		}
-		tags := map[string]string{}
-		for _, rt := range out.ResourceTagList {
-			for _, tag := range rt.TagsList {
-				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
 		}
 		st.Trail.Tags = tags
 		return nil
@@ -430,4 +424,21 @@ func trailOwner(trailARN string) string {
 		return a.AccountID
 	}
 	return ""
+}
+
+// trailTags lists the tags of a trail, once per run.
+func (rn *run) trailTags(ctx context.Context, c *Clients, trailARN string) (map[string]string, error) {
+	return rn.tags.do(ctx, trailARN, func() (map[string]string, error) {
+		out, err := c.CloudTrail.ListTags(ctx, &cloudtrail.ListTagsInput{ResourceIdList: []string{trailARN}})
+		if err != nil {
+			return nil, err
+		}
+		tags := map[string]string{}
+		for _, rt := range out.ResourceTagList {
+			for _, tag := range rt.TagsList {
+				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+		}
+		return tags, nil
+	})
 }

@@ -29,10 +29,12 @@ type Reconciler struct {
 	log     *slog.Logger
 	guard   *Guard
 	store   Store
-	source  string
-	locks   processLocks
-	margin  time.Duration
-	region  string
+	// index is the trail index (nil: none; index.go).
+	index  TrailIndex
+	source string
+	locks  processLocks
+	margin time.Duration
+	region string
 
 	ownMu    sync.Mutex
 	own      string

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -32,6 +33,7 @@ type run struct {
 	// ARN -> GetTrailStatus; orgIDs: account -> organization id.
 	bucketKeys memo[compliance.BucketKey]
 	statuses   memo[trailStatus]
+	tags       memo[map[string]string] // trail ARN -> ListTags
 	orgIDs     memo[string]
 	trailLists memo[[]compliance.Trail] // account|region -> DescribeTrails
 	regionsOf  memo[[]string]
@@ -47,6 +49,8 @@ type run struct {
 	amended *[2]string
 	// wrote: keys whose policy this run wrote (propagation.go).
 	wrote map[string]bool
+	// index: the run's background writes to the trail index (index.go).
+	index indexWork
 }
 
 func (r *Reconciler) newRun() *run {
@@ -81,6 +85,7 @@ func (r *Reconciler) ReconcileTrail(ctx context.Context, account, region, trail 
 	if err == nil {
 		rep.Alerts, err = rn.blindAfter(bctx, res)
 	}
+	rn.waitIndex()
 	rep.Errors = rn.errors
 	r.finish(ctx, rep)
 	return rep, err
@@ -200,6 +205,8 @@ func (rn *run) reconcileGroup(ctx context.Context, account string, trails []comp
 		g.Go(func() error {
 			items[i].res = Result{Trail: t.ARN, Account: account, Region: t.HomeRegion, KMSKeyARN: t.KMSKeyID}
 			st, err := rn.observe(ctx, account, t)
+			// Seen using its key, whether or not the rest could be read.
+			rn.noteTrail(ctx, indexKeyOf(st, t), t, account)
 			if err != nil {
 				items[i].res, items[i].err = rn.failed(items[i].res, err)
 				return nil
@@ -225,6 +232,7 @@ func (rn *run) reconcileGroup(ctx context.Context, account string, trails []comp
 			continue
 		}
 		results[i], errs[i] = rn.fix(ctx, it.res, it.st, it.p, shared)
+		rn.indexAfterFix(ctx, account, trails[i], indexKeyOf(it.st, trails[i]), results[i])
 	}
 	return results, errs
 }
@@ -274,6 +282,7 @@ func (r *Reconciler) ReconcileKey(ctx context.Context, account, region, key stri
 	defer cancel()
 	rn := r.newRun()
 	rep, err := rn.key(bctx, account, region, key)
+	rn.waitIndex()
 	rep.Errors = rn.errors
 	r.finish(ctx, rep)
 	return rep, err
@@ -294,7 +303,17 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 		}
 		account = own
 	}
+	// The index is read side by side with the key: no round trip added.
+	var (
+		look  indexLookup
+		lookD = make(chan struct{})
+	)
+	go func() {
+		defer close(lookD)
+		look = rn.lookupIndex(ctx, keyARNOf(account, region, key))
+	}()
 	kr, err := rn.readKey(ctx, account, region, key)
+	<-lookD
 	if err != nil {
 		return rep, err
 	}
@@ -307,9 +326,7 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 		return rep, nil
 	}
 	k := kr.Key
-	trails, err := rn.findTrails(ctx, account, func(kmsKeyID string) bool {
-		return kmsKeyID != "" && (kmsKeyID == k.ARN || kmsKeyID == k.ID)
-	})
+	trails, err := rn.trailsOfKey(ctx, account, k, look)
 	if err != nil {
 		return rep, err
 	}
@@ -330,6 +347,7 @@ func (r *Reconciler) Sweep(ctx context.Context) (Report, error) {
 	defer cancel()
 	rn := r.newRun()
 	rep, err := rn.sweep(bctx)
+	rn.waitIndex()
 	rep.Errors = rn.errors
 	r.finish(ctx, rep)
 	return rep, err
@@ -337,6 +355,7 @@ func (r *Reconciler) Sweep(ctx context.Context) (Report, error) {
 
 func (rn *run) sweep(ctx context.Context) (Report, error) {
 	var rep Report
+	started := time.Now()
 	accounts, err := rn.accounts(ctx)
 	if err != nil {
 		if Transient(err) {
@@ -424,6 +443,7 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 		})
 	}
 	_ = eg.Wait()
+	rn.markSwept(ctx, started)
 	slices.SortFunc(rep.Results, func(a, b Result) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Trail, b.Trail))
 	})

@@ -26,7 +26,16 @@ var _ Store = (*state.Store)(nil)
 // attempts in its shared loop guard and record every write in its change
 // log. Without it, locks and the loop guard are per Reconciler (one
 // process) and nothing is recorded.
-func WithStore(s Store) Option { return func(r *Reconciler) { r.store = s } }
+// The store is also the trail index when it implements TrailIndex
+// (state.Store does).
+func WithStore(s Store) Option {
+	return func(r *Reconciler) {
+		r.store = s
+		if ix, ok := s.(TrailIndex); ok {
+			r.index = ix
+		}
+	}
+}
 
 // WithSource names what started the runs ("cli"); an event's id is used
 // when the context carries one (WithEventID), and "sweep" for a sweep

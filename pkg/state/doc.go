@@ -9,15 +9,20 @@
 //     shared by every container (a cold start no longer forgets them);
 //   - the change log: one record per write trailguard makes, with the value
 //     before and after, which `trailguard history` lists and
-//     `trailguard undo` restores.
+//     `trailguard undo` restores;
+//   - the trail index: which trails use each key, kept current by every
+//     reconcile and sweep, so a key event reads its trails instead of
+//     listing the trails of every Region (index.go).
 //
 // The table has a string partition key "pk" and a string sort key "sk";
 // items expire through DynamoDB TTL on the number attribute "expires_at"
 // (epoch seconds). Leases are items pk="lease", sk=<resource>; guard
 // counters pk="guard", sk=<resource>; changes pk="change", sk=<change id>,
 // where the change id starts with its UTC time, so one Query lists changes
-// in time order. trailguard writes a handful of changes a day per
-// account, far below one partition's throughput.
+// in time order; index entries pk="index#<key ARN>", sk="trails" (one attribute
+// per trail) and the index's sweep mark pk="index", sk="#sweep". trailguard
+// writes a handful of changes a day per account, far below one
+// partition's throughput.
 //
 // Why not a lock library: cirello.io/dynamolock (the Go port of Amazon's
 // dynamodb-lock-client) keeps a lease alive with background heartbeat

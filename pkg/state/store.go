@@ -71,6 +71,8 @@ type Store struct {
 	wait      time.Duration
 	retention time.Duration
 	writer    string
+	// refresh: the trail index's (index.go).
+	refresh time.Duration
 }
 
 // Option configures a Store.
