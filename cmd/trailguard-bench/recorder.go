@@ -141,7 +141,8 @@ func canonicalRequest(u *url.URL, body []byte) string {
 
 // resourceOf names what a call is about, normalised so that a key given
 // by id and by ARN is the same resource: "key:<id>", "trail:<name>",
-// "bucket:<name>", or "" for account-wide calls.
+// "bucket:<name>", "item:<pk>|<sk>" (a state table item), or "" for
+// account-wide calls.
 func resourceOf(op string, u *url.URL, body []byte) string {
 	if strings.HasPrefix(op, "s3:") {
 		if p := strings.Trim(u.Path, "/"); p != "" {
@@ -150,15 +151,27 @@ func resourceOf(op string, u *url.URL, body []byte) string {
 		}
 		return ""
 	}
+	type attr struct {
+		S string `json:"S"`
+	}
 	var fields struct {
 		KeyID          string   `json:"KeyId"`
 		Name           string   `json:"Name"`
 		ResourceIDList []string `json:"ResourceIdList"`
+		// DynamoDB: the item a GetItem, PutItem, UpdateItem or
+		// DeleteItem is about.
+		Key, Item map[string]attr
 	}
 	if json.Unmarshal(body, &fields) != nil {
 		return ""
 	}
+	item := fields.Key
+	if item == nil {
+		item = fields.Item
+	}
 	switch {
+	case item["pk"].S != "":
+		return "item:" + item["pk"].S + "|" + item["sk"].S
 	case fields.KeyID != "":
 		return "key:" + lastSegment(fields.KeyID, "key/")
 	case fields.Name != "":
@@ -181,6 +194,9 @@ func lastSegment(s, sep string) string {
 var writes = map[string]bool{
 	"PutKeyPolicy": true, "EnableKey": true, "CancelKeyDeletion": true, "EnableKeyRotation": true,
 	"UpdateTrail": true, "Publish": true, "StartLogging": true,
+	// The state table's items (leases, the loop guard, change records, the
+	// trail index): a GetItem after one of these asks a new question.
+	"PutItem": true, "UpdateItem": true, "DeleteItem": true,
 }
 
 // isRead reports whether op only reads.
@@ -258,7 +274,10 @@ func analyse(calls []call) analysis {
 		switch {
 		case seen[k]:
 			a.Repeated = append(a.Repeated, c.Op+" "+c.Resource)
-		case c.Resource != "" && written[c.Resource]:
+		case c.Resource != "" && written[c.Resource] && !strings.HasPrefix(c.Resource, "item:"):
+			// (A state table item the run wrote is shared with every
+			// other writer, the loop guard's counts for one: reading it
+			// again asks what they did since.)
 			// A read of what the run itself wrote: the answer follows
 			// from the write (the policy it put, the state after
 			// CancelKeyDeletion or EnableKey).

@@ -61,12 +61,19 @@ func TestAnalyseKnownAnswers(t *testing.T) {
 		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 75, 95),
 		// Asked again after that, with no new write: known.
 		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 100, 120),
+		// The state table: the loop guard's item read, written, read
+		// again before the next write: a new question each time (other
+		// writers share it), and only an unchanged re-read is known.
+		at("GetItem", "item:guard|g1", "GetItem s {g1}", 125, 130),
+		at("PutItem", "item:guard|g1", "PutItem s {g1 v1}", 131, 135),
+		at("GetItem", "item:guard|g1", "GetItem s {g1}", 136, 140),
+		at("GetItem", "item:guard|g1", "GetItem s {g1}", 141, 145),
 		// A throttled call asked nothing that was answered.
 		{Op: "GetKeyPolicy", Resource: "key:k2", Request: "GetKeyPolicy s key:k2", Status: 400,
 			Start: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), End: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC)},
 	}
 	a := analyse(calls)
-	if want := []string{"GetKeyPolicy key:k1", "DescribeKey key:k1"}; !slices.Equal(a.Repeated, want) {
+	if want := []string{"GetKeyPolicy key:k1", "DescribeKey key:k1", "GetItem item:guard|g1"}; !slices.Equal(a.Repeated, want) {
 		t.Errorf("Repeated = %v, want %v", a.Repeated, want)
 	}
 	if want := []string{"DescribeKey key:k1"}; !slices.Equal(a.ReadAfterOwnWrite, want) {
@@ -112,6 +119,8 @@ func TestResourceOf(t *testing.T) {
 		{"s3:GetBucketLocation", "http://h/bucket?location", "", "bucket:bucket"},
 		{"DescribeTrails", "http://h/", `{"includeShadowTrails":true}`, ""},
 		{"GetCallerIdentity", "http://h/", "Action=GetCallerIdentity", ""},
+		{"GetItem", "http://h/", `{"TableName":"t","Key":{"pk":{"S":"guard"},"sk":{"S":"k for trail t"}}}`, "item:guard|k for trail t"},
+		{"PutItem", "http://h/", `{"TableName":"t","Item":{"pk":{"S":"lease"},"sk":{"S":"arn:k"},"until_ms":{"N":"1"}}}`, "item:lease|arn:k"},
 	}
 	for _, tt := range tests {
 		if got := resourceOf(tt.op, u(tt.url), []byte(tt.body)); got != tt.want {
