@@ -197,6 +197,26 @@ func criticalScenarios() []scenarioSpec {
 				}
 				return keyEvent(acct, home, "PutKeyPolicy", k)
 			}},
+		{name: "key-policy-edit-harmless", function: "key-remediator",
+			description: "PutKeyPolicy adds an unrelated statement to the compliant key of one trail: nothing to change",
+			setup: func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
+				k, ts, _, err := keyedTrails(ctx, w, prefix, 1, env)
+				if err != nil {
+					return nil, err
+				}
+				p, err := compliantPolicy(acct, ts)
+				if err != nil {
+					return nil, err
+				}
+				edited, err := withStatement(p, `{"Sid":"AuditorsDescribe","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acct+`:root"},"Action":"kms:DescribeKey","Resource":"*"}`)
+				if err != nil {
+					return nil, err
+				}
+				if err := w.putPolicy(ctx, k, edited); err != nil {
+					return nil, err
+				}
+				return keyEvent(acct, home, "PutKeyPolicy", k)
+			}},
 		{name: "key-pending-deletion", function: "key-remediator",
 			description: "ScheduleKeyDeletion of the compliant key of one trail",
 			setup: func(ctx context.Context, w *world, prefix string, env map[string]string) ([]byte, error) {
@@ -368,3 +388,19 @@ func runScenario(ctx context.Context, srv *motoserver.Server, w *world, proxy *a
 
 // ms converts a duration to milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// withStatement returns policy with statement (a JSON object) appended.
+func withStatement(policy, statement string) (string, error) {
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
+		return "", fmt.Errorf("policy: %w", err)
+	}
+	var st any
+	if err := json.Unmarshal([]byte(statement), &st); err != nil {
+		return "", fmt.Errorf("statement: %w", err)
+	}
+	list, _ := doc["Statement"].([]any)
+	doc["Statement"] = append(list, st)
+	b, err := json.Marshal(doc)
+	return string(b), err
+}

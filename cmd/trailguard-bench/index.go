@@ -44,7 +44,7 @@ func indexedScenarios() []scenarioSpec {
 		s := base
 		s.name = base.name + "-indexed"
 		s.description = base.description + "; with the state table, the key's trails in its trail index"
-		if base.name == "key-pending-deletion" {
+		if base.name == "key-pending-deletion" || base.name == "key-policy-edit-harmless" {
 			s.targetRounds = 4 // issue 15: a key with one trail
 		}
 		s.setup = withTable(base.setup, true)
