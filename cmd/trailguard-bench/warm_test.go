@@ -11,7 +11,9 @@ import (
 // handlerFunc is a lambda.Handler answering out, err.
 type handlerFunc func(ctx context.Context, payload []byte) ([]byte, error)
 
-func (f handlerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) { return f(ctx, payload) }
+func (f handlerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return f(ctx, payload)
+}
 
 func TestWarmUp(t *testing.T) {
 	tests := []struct {
