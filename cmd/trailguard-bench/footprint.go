@@ -62,6 +62,13 @@ type ColdStart struct {
 	ColdInvokeMS float64 `json:"cold_invoke_ms"`
 	WarmInvokeMS float64 `json:"warm_invoke_ms"`
 	InitMS       float64 `json:"init_ms"`
+	// EmulatorStartMS is aws-lambda-rie's own start (until it listens),
+	// part of StartToResultMS that is not the function's.
+	EmulatorStartMS float64 `json:"emulator_start_ms"`
+	// RuntimeInitMS is the emulator's INIT REPORT duration: bootstrap
+	// process start, package initialisation and main up to its first
+	// request for an event (Lambda's Init Duration).
+	RuntimeInitMS float64 `json:"runtime_init_ms"`
 	// PeakRSSKB is the bootstrap's maximum resident set size
 	// (/usr/bin/time -v), the largest of the runs.
 	PeakRSSKB int64  `json:"peak_rss_kb"`
@@ -91,14 +98,18 @@ type FootprintSection struct {
 	BuildSeconds map[string]float64 `json:"build_seconds"`
 	Binaries     []Binary           `json:"binaries"`
 	ColdStarts   []ColdStart        `json:"cold_starts"`
-	Python       *PythonStart       `json:"python"`
-	PackageSizes []PackageSize      `json:"package_sizes"`
-	CodeBytes    int64              `json:"code_bytes"`
-	Notes        []string           `json:"notes,omitempty"`
-	Errors       []string           `json:"errors,omitempty"`
+	// Baseline is the -cold-baseline revision; BaselineColdStarts are its
+	// functions' cold starts, run interleaved with ColdStarts.
+	Baseline           string        `json:"baseline,omitempty"`
+	BaselineColdStarts []ColdStart   `json:"baseline_cold_starts,omitempty"`
+	Python             *PythonStart  `json:"python"`
+	PackageSizes       []PackageSize `json:"package_sizes"`
+	CodeBytes          int64         `json:"code_bytes"`
+	Notes              []string      `json:"notes,omitempty"`
+	Errors             []string      `json:"errors,omitempty"`
 }
 
-func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf func(string, ...any)) (*FootprintSection, error) {
+func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, baseline string, logf func(string, ...any)) (*FootprintSection, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -133,6 +144,16 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 		sec.PackageSizes, sec.CodeBytes = sizes, total
 	}
 
+	baseDir := ""
+	if baseline != "" {
+		logf("footprint: building the functions of %s for linux/%s", baseline, runtime.GOARCH)
+		rev, err := buildRevision(ctx, root, dir, baseline)
+		if err != nil {
+			return sec, err
+		}
+		sec.Baseline, baseDir = rev, filepath.Join(dir, "baseline", runtime.GOARCH)
+	}
+
 	logf("footprint: building aws-lambda-rie")
 	rie := filepath.Join(dir, "aws-lambda-rie")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", rie, rieModule)
@@ -151,7 +172,7 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 		return sec, err
 	}
 	py := pythonSetup(ctx)
-	samples := map[string][]coldSample{}
+	samples, baseSamples := map[string][]coldSample{}, map[string][]coldSample{}
 	var pyWall []float64
 	for i := 0; i < runs; i++ {
 		for _, fn := range functions {
@@ -161,6 +182,15 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 				continue
 			}
 			samples[fn] = append(samples[fn], s)
+			if baseDir == "" {
+				continue
+			}
+			s, err = coldStart(ctx, rie, timeBin, filepath.Join(baseDir, fn), env, events[fn])
+			if err != nil {
+				sec.Errors = append(sec.Errors, fmt.Sprintf("cold start %s of %s: %v", fn, sec.Baseline, err))
+				continue
+			}
+			baseSamples[fn] = append(baseSamples[fn], s)
 		}
 		if py.NotMeasured == "" {
 			wall, rss, err := pythonRun(ctx, timeBin, py.Executable)
@@ -173,21 +203,14 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 		}
 	}
 	for _, fn := range functions {
-		ss := samples[fn]
-		if len(ss) == 0 {
-			continue
+		if c, ok := summarizeCold(fn, samples[fn]); ok {
+			logColdStart(logf, "", c)
+			sec.ColdStarts = append(sec.ColdStarts, c)
 		}
-		c := ColdStart{Function: fn, Runs: len(ss), Result: ss[0].result}
-		var start, cold, warm, init []float64
-		for _, s := range ss {
-			start, cold, warm = append(start, s.startToResult), append(cold, s.coldMS), append(warm, s.warmMS)
-			init = append(init, s.coldMS-s.warmMS)
-			c.PeakRSSKB = max(c.PeakRSSKB, s.rssKB)
+		if c, ok := summarizeCold(fn, baseSamples[fn]); ok {
+			logColdStart(logf, " ("+sec.Baseline+")", c)
+			sec.BaselineColdStarts = append(sec.BaselineColdStarts, c)
 		}
-		c.StartToResultMS, c.ColdInvokeMS, c.WarmInvokeMS, c.InitMS = median(start), median(cold), median(warm), median(init)
-		logf("footprint: %-16s start to result %5.0f ms (cold invoke %5.1f ms, warm %5.1f ms, init %5.1f ms), peak RSS %d kB",
-			fn, c.StartToResultMS, c.ColdInvokeMS, c.WarmInvokeMS, c.InitMS, c.PeakRSSKB)
-		sec.ColdStarts = append(sec.ColdStarts, c)
 	}
 	if len(pyWall) > 0 {
 		py.Runs, py.WallMS = len(pyWall), median(pyWall)
@@ -195,6 +218,65 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, logf fu
 	}
 	sec.Python = &py
 	return sec, nil
+}
+
+// summarizeCold returns the medians of one function's cold-start samples
+// (false without any).
+func summarizeCold(fn string, ss []coldSample) (ColdStart, bool) {
+	if len(ss) == 0 {
+		return ColdStart{}, false
+	}
+	c := ColdStart{Function: fn, Runs: len(ss), Result: ss[0].result}
+	var start, cold, warm, init, emu, rinit []float64
+	for _, s := range ss {
+		start, cold, warm = append(start, s.startToResult), append(cold, s.coldMS), append(warm, s.warmMS)
+		init = append(init, s.coldMS-s.warmMS)
+		emu, rinit = append(emu, s.emulatorMS), append(rinit, s.runtimeInitMS)
+		c.PeakRSSKB = max(c.PeakRSSKB, s.rssKB)
+	}
+	c.StartToResultMS, c.ColdInvokeMS, c.WarmInvokeMS, c.InitMS = median(start), median(cold), median(warm), median(init)
+	c.EmulatorStartMS, c.RuntimeInitMS = median(emu), median(rinit)
+	return c, true
+}
+
+func logColdStart(logf func(string, ...any), suffix string, c ColdStart) {
+	logf("footprint: %-16s start to result %5.0f ms (emulator start %4.1f ms, runtime init %5.1f ms, cold invoke %5.1f ms, warm %5.1f ms, init %5.1f ms), peak RSS %d kB%s",
+		c.Function, c.StartToResultMS, c.EmulatorStartMS, c.RuntimeInitMS, c.ColdInvokeMS, c.WarmInvokeMS, c.InitMS, c.PeakRSSKB, suffix)
+}
+
+// buildRevision extracts revision rev of the repository at root (git
+// archive) under dir and builds its functions for the host into
+// dir/baseline/<arch>; it returns the revision's short commit id.
+func buildRevision(ctx context.Context, root, dir, rev string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--short", rev+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("-cold-baseline %q: not a commit: %w", rev, err)
+	}
+	short := strings.TrimSpace(string(out))
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "-C", root, "archive", short)
+	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
+	if untar.Stdin, err = archive.StdoutPipe(); err != nil {
+		return "", err
+	}
+	if err := untar.Start(); err != nil {
+		return "", fmt.Errorf("extract %s: %w", short, err)
+	}
+	var stderr bytes.Buffer
+	archive.Stderr = &stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %v\n%s", short, err, tail(stderr.Bytes(), 2000))
+	}
+	if err := untar.Wait(); err != nil {
+		return "", fmt.Errorf("extract %s: %w", short, err)
+	}
+	if _, err := buildFunctions(ctx, src, filepath.Join(dir, "baseline", runtime.GOARCH), runtime.GOARCH); err != nil {
+		return "", fmt.Errorf("%s: %w", short, err)
+	}
+	return short, nil
 }
 
 // buildFunctions builds every function's bootstrap for linux/arch as
@@ -418,11 +500,17 @@ func cleanEnv() []string {
 
 type coldSample struct {
 	startToResult, coldMS, warmMS float64
+	emulatorMS, runtimeInitMS     float64
 	rssKB                         int64
 	result                        string
 }
 
-var rssRE = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+var (
+	rssRE = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	// initReportRE is the emulator's log line at the end of the init
+	// phase, e.g. "INIT REPORT(durationMs: 93.702000)".
+	initReportRE = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+)
 
 // coldStart starts aws-lambda-rie with fdir/bootstrap (under
 // /usr/bin/time -v), invokes it once with event and stops it.
@@ -457,6 +545,7 @@ func coldStart(ctx context.Context, rie, timeBin, fdir string, env []string, eve
 	if err := waitListening(ctx, addr, 15*time.Second); err != nil {
 		return s, fmt.Errorf("%v\n%s", err, tail(logs.Bytes(), 2000))
 	}
+	s.emulatorMS = ms(time.Since(start))
 	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
 	invokeStart := time.Now()
 	n, err := invoke(ctx, url, event)
@@ -465,6 +554,11 @@ func coldStart(ctx context.Context, rie, timeBin, fdir string, env []string, eve
 	}
 	s.startToResult, s.coldMS = ms(time.Since(start)), ms(time.Since(invokeStart))
 	s.result = fmt.Sprintf("%d result(s)", n)
+	if m := initReportRE.FindSubmatch(logs.Bytes()); m != nil {
+		s.runtimeInitMS, _ = strconv.ParseFloat(string(m[1]), 64)
+	} else {
+		return s, fmt.Errorf("no INIT REPORT line in the emulator's log\n%s", tail(logs.Bytes(), 2000))
+	}
 	invokeStart = time.Now()
 	if _, err := invoke(ctx, url, event); err != nil {
 		return s, fmt.Errorf("second invocation: %v\n%s", err, tail(logs.Bytes(), 2000))

@@ -54,9 +54,12 @@ type options struct {
 	ThrottleRate float64       `json:"throttle_rate"`
 	Runs         int           `json:"critical_runs"`
 	ColdRuns     int           `json:"cold_start_runs"`
-	BenchCount   int           `json:"bench_count"`
-	BenchTime    string        `json:"bench_time"`
-	Sections     []string      `json:"sections"`
+	// ColdBaseline is a git revision whose functions are cold-started
+	// interleaved with this tree's ("" none).
+	ColdBaseline string   `json:"cold_baseline,omitempty"`
+	BenchCount   int      `json:"bench_count"`
+	BenchTime    string   `json:"bench_time"`
+	Sections     []string `json:"sections"`
 	// OrgSizes are the account counts of the organization-scale runs.
 	OrgSizes []int `json:"orgscale_accounts"`
 }
@@ -75,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.ThrottleRate, "throttle", 0.05, "share of calls the proxy throttles in the throttled sweep (0: no such run)")
 	fs.IntVar(&o.Runs, "runs", 3, "runs of each critical-path scenario (the median is reported)")
 	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts per function and Python runs (the median is reported)")
+	fs.StringVar(&o.ColdBaseline, "cold-baseline", "", "git revision whose functions are also cold-started, interleaved with this tree's, for a before/after comparison in one run")
 	fs.IntVar(&o.BenchCount, "bench-count", 5, "go test -count of the core benchmarks (the median is reported)")
 	fs.StringVar(&o.BenchTime, "bench-time", "300ms", "go test -benchtime of the core benchmarks")
 	fs.StringVar(&orgSizes, "orgscale-accounts", "500,5000", "account counts of the organization-scale runs (17 Regions each); the growth ratio compares the first and the last")

@@ -140,6 +140,34 @@ func markdown(r *Report) string {
 				}
 			})
 			p("")
+			var parts []string
+			for _, c := range f.ColdStarts {
+				parts = append(parts, fmt.Sprintf("%s %.1f + %.1f ms", c.Function, c.EmulatorStartMS, c.RuntimeInitMS))
+			}
+			p("Of the start to first result, the emulator's own start (until it listens) + the function's init (the emulator's INIT REPORT: process start, package init, main until it asks for the first event): %s.", strings.Join(parts, "; "))
+			p("")
+			if len(f.BaselineColdStarts) > 0 {
+				p("Side by side in the same run, interleaved, the functions of `%s` (`-cold-baseline`):", f.Baseline)
+				p("")
+				baseline := map[string]ColdStart{}
+				for _, c := range f.BaselineColdStarts {
+					baseline[c.Function] = c
+				}
+				tbl(&b, []string{"function", "start to first result ms: " + f.Baseline + " → this tree", "init ms (INIT REPORT)", "boto3 start / start to first result"}, func(row func(...any)) {
+					for _, c := range f.ColdStarts {
+						o, ok := baseline[c.Function]
+						if !ok {
+							continue
+						}
+						ratio := "-"
+						if py := f.Python; py != nil && py.NotMeasured == "" && c.StartToResultMS > 0 && o.StartToResultMS > 0 {
+							ratio = fmt.Sprintf("%.1f → %.1f", py.WallMS/o.StartToResultMS, py.WallMS/c.StartToResultMS)
+						}
+						row(c.Function, fmt.Sprintf("%.0f → %.0f", o.StartToResultMS, c.StartToResultMS), fmt.Sprintf("%.1f → %.1f", o.RuntimeInitMS, c.RuntimeInitMS), ratio)
+					}
+				})
+				p("")
+			}
 		}
 		if py := f.Python; py != nil {
 			if py.NotMeasured != "" {

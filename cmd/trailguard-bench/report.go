@@ -121,6 +121,17 @@ func targets(r *Report) []Target {
 				fmt.Sprintf("%d throttles absorbed; wall %.1f s", t.Throttled, t.WallSeconds))
 		}
 	}
+	if f := r.Footprint; f != nil && f.Python != nil && f.Python.NotMeasured == "" && f.Python.WallMS > 0 && len(f.ColdStarts) > 0 {
+		slowest := f.ColdStarts[0]
+		for _, c := range f.ColdStarts[1:] {
+			if c.StartToResultMS > slowest.StartToResultMS {
+				slowest = c
+			}
+		}
+		atMost("cold start: slowest function's start to first result (target: a tenth of the boto3 start)", round1(slowest.StartToResultMS), round1(f.Python.WallMS/10), "ms",
+			fmt.Sprintf("%s; boto3 start %.0f ms in the same run, %.1f times as long; the emulator's own start is %.0f ms of it",
+				slowest.Function, f.Python.WallMS, f.Python.WallMS/slowest.StartToResultMS, slowest.EmulatorStartMS))
+	}
 	orgScaleTargets(r.OrgScale, atMost)
 	atMost("make bench wall time", round1(r.DurationSeconds/60), 10, "minutes", "")
 	return ts

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,7 @@ func TestTargets(t *testing.T) {
 		{"sweep 10 to 100 trails: wall growth / size growth", 0.4, true},
 		{"throttled sweep (5% of calls throttled, adaptive retry): trails failed", 0, true},
 		{"make bench wall time", 2, true},
+		{"cold start: slowest function's start to first result (target: a tenth of the boto3 start)", 100, false},
 	}
 	for _, tt := range tests {
 		got, ok := byFigure[tt.figure]
@@ -268,5 +270,44 @@ func TestWriteReport(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
+	}
+}
+
+func TestColdStartTarget(t *testing.T) {
+	const figure = "cold start: slowest function's start to first result (target: a tenth of the boto3 start)"
+	tests := []struct {
+		name     string
+		pythonMS float64
+		starts   []float64
+		notMeas  string
+		want     bool // a target row exists
+		value    float64
+		met      bool
+	}{
+		{"met", 1200, []float64{90, 110}, "", true, 110, true},
+		{"slowest decides", 1000, []float64{90, 101}, "", true, 101, false},
+		{"boto3 not measured", 0, []float64{90}, "no python3", false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sampleReport()
+			r.Footprint.ColdStarts = nil
+			for i, ms := range tt.starts {
+				r.Footprint.ColdStarts = append(r.Footprint.ColdStarts, ColdStart{Function: "f" + strconv.Itoa(i), StartToResultMS: ms})
+			}
+			r.Footprint.Python = &PythonStart{WallMS: tt.pythonMS, NotMeasured: tt.notMeas}
+			var got *Target
+			for _, tg := range targets(r) {
+				if tg.Figure == figure {
+					got = &tg
+				}
+			}
+			if (got != nil) != tt.want {
+				t.Fatalf("target row present %v, want %v", got != nil, tt.want)
+			}
+			if got != nil && (got.Value != tt.value || got.Met != tt.met || got.Target != tt.pythonMS/10) {
+				t.Errorf("value %v target %v met %v; want %v %v %v", got.Value, got.Target, got.Met, tt.value, tt.pythonMS/10, tt.met)
+			}
+		})
 	}
 }

@@ -55,7 +55,7 @@ func runAll(ctx context.Context, o options, logf func(string, ...any)) *Report {
 		rep.Critical = sec
 	}
 	if srv != nil && has("footprint") {
-		sec, err := runFootprint(ctx, srv, o.ColdRuns, logf)
+		sec, err := runFootprint(ctx, srv, o.ColdRuns, o.ColdBaseline, logf)
 		if err != nil {
 			fail("footprint", err)
 		}

@@ -3,11 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/trailguard/trailguard/pkg/compliance"
+	"github.com/trailguard/trailguard/pkg/lazyregexp"
 )
 
 // Environment variable names.
@@ -168,14 +169,14 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if v, ok := l.get(EnvTopicARN); ok {
-		if !topicARNRE.MatchString(v) {
+		if !validTopicARN(v) {
 			l.fail(EnvTopicARN, v, "an SNS topic ARN such as arn:aws:sns:us-east-1:111122223333:name")
 		} else {
 			c.TopicARN = v
 		}
 	}
 	if v, ok := l.get(EnvTable); ok {
-		if !tableRE.MatchString(v) {
+		if !validTable(v) {
 			l.fail(EnvTable, v, "a DynamoDB table name: 3 to 255 characters from letters, digits and _.-")
 		} else {
 			c.Table = v
@@ -275,23 +276,82 @@ var (
 	// iamName is the IAM name charset (users, roles, sessions).
 	iamName = `[\w+=,.@-]+`
 
-	regionRE = regexp.MustCompile(`^` + region + `$`)
+	regionRE = lazyregexp.New(`^` + region + `$`)
 	// queueURLRE: an SQS queue URL, scheme, host, account id and name
 	// (a local emulator's host and http included).
-	queueURLRE  = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/` + account + `/[A-Za-z0-9_-]{1,80}(?:\.fifo)?$`)
-	roleNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	aliasNameRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
-	keyARNRE    = regexp.MustCompile(`^arn:(` + partition + `):kms:(` + region + `):` + account + `:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
-	topicARNRE  = regexp.MustCompile(`^arn:` + partition + `:sns:` + region + `:` + account + `:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$`)
-	// DynamoDB table names: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
-	tableRE     = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
-	principalRE = regexp.MustCompile(`^arn:` + partition + `:(?:` +
+	queueURLRE = lazyregexp.New(`^https?://[A-Za-z0-9.:-]+/` + account + `/[A-Za-z0-9_-]{1,80}(?:\.fifo)?$`)
+	roleNameRE = lazyregexp.New(`^[\w+=,.@-]{1,64}$`)
+	keyARNRE   = lazyregexp.New(`^arn:(` + partition + `):kms:(` + region + `):` + account + `:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
+	// topicARNRE: the topic name's length (1 to 256) is checked by
+	// validTopicARN, not by a counted repetition, which is slow to compile.
+	topicARNRE  = lazyregexp.New(`^arn:` + partition + `:sns:` + region + `:` + account + `:[A-Za-z0-9_-]+(?:\.fifo)?$`)
+	principalRE = lazyregexp.New(`^arn:` + partition + `:(?:` +
 		`iam::` + account + `:(?:root|(?:user|role)` + iamPathNoWild + iamName + `)` +
 		`|sts::` + account + `:(?:assumed-role/` + iamName + `/` + iamName + `|federated-user/` + iamName + `)` +
 		`)$`)
-	// tagKeyRE is the tag key charset of CloudTrail and most services.
-	tagKeyRE = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 )
+
+// The names below are checked by loops rather than by regexps with counted
+// repetitions ({1,250}), which take up to a millisecond and hundreds of
+// kilobytes each to compile at every cold start. Each is the pattern given
+// in its comment, character for character (names_test.go compares them).
+
+// validAlias: ^alias/[a-zA-Z0-9/_-]{1,250}$.
+func validAlias(v string) bool {
+	name, ok := strings.CutPrefix(v, "alias/")
+	return ok && charsIn(name, 1, 250, "/_-")
+}
+
+// validTable: ^[A-Za-z0-9_.-]{3,255}$, the DynamoDB table name rule:
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+func validTable(v string) bool { return charsIn(v, 3, 255, "_.-") }
+
+// validTopicARN: an SNS topic ARN whose name (without ".fifo") is 1 to
+// 256 characters, ^arn:P:sns:R:A:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$.
+func validTopicARN(v string) bool {
+	if !topicARNRE.MatchString(v) {
+		return false
+	}
+	name := v[strings.LastIndexByte(v, ':')+1:]
+	return len(strings.TrimSuffix(name, ".fifo")) <= 256
+}
+
+// charsIn reports whether s is min to max ASCII letters, digits and bytes
+// of extra.
+func charsIn(s string, min, max int, extra string) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTagKey reports whether v is 1 to 128 characters of the tag key
+// charset of CloudTrail and most services: Unicode letters, separators and
+// numbers, and _.:/=+-@ (the pattern ^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$).
+// It is a loop rather than a regexp because compiling that pattern (its
+// Unicode classes) cost about 6 ms and 5 MB at every cold start.
+func validTagKey(v string) bool {
+	n := 0
+	for _, r := range v {
+		n++
+		if n > 128 {
+			return false
+		}
+		if strings.ContainsRune("_.:/=+-@", r) {
+			continue
+		}
+		if !unicode.In(r, unicode.L, unicode.Z, unicode.N) {
+			return false
+		}
+	}
+	return n > 0
+}
 
 // iamPathNoWild is "/" or "/a/b/" with the IAM path charset minus "*".
 const iamPathNoWild = `/(?:[\x21-\x29\x2b-\x7e]+/)*`
@@ -302,7 +362,7 @@ func checkAlias(v string) string {
 		return `a KMS alias name starting with "alias/"`
 	case strings.HasPrefix(v, "alias/aws/"):
 		return "a customer managed key alias (alias/aws/... names AWS managed keys, which CloudTrail cannot use)"
-	case !aliasNameRE.MatchString(v):
+	case !validAlias(v):
 		return `a KMS alias name: "alias/" then 1 to 250 characters from letters, digits and /_-`
 	}
 	return ""
@@ -312,7 +372,7 @@ func checkTagKey(v string) string {
 	switch {
 	case strings.HasPrefix(strings.ToLower(v), "aws:"):
 		return `a tag key not starting with "aws:" (reserved)`
-	case !tagKeyRE.MatchString(v):
+	case !validTagKey(v):
 		return "a tag key: 1 to 128 letters, digits, spaces and _.:/=+-@"
 	}
 	return ""

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/trailguard/trailguard/pkg/lazyregexp"
 )
 
 // Kind is what a request is about.
@@ -313,19 +314,19 @@ func keyOf(rec keyRecord, envResources []string) (key, arn string) {
 var (
 	partitionPat = `aws(?:-[a-z]+)*`
 	regionPat    = `[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}`
-	accountRE    = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE     = regexp.MustCompile(`^` + regionPat + `$`)
-	arnRE        = regexp.MustCompile(`^arn:(` + partitionPat + `):`)
-	arnRegionRE  = regexp.MustCompile(`^arn:` + partitionPat + `:[a-z0-9-]+:(` + regionPat + `):`)
+	accountRE    = lazyregexp.New(`^[0-9]{12}$`)
+	regionRE     = lazyregexp.New(`^` + regionPat + `$`)
+	arnRE        = lazyregexp.New(`^arn:(` + partitionPat + `):`)
+	arnRegionRE  = lazyregexp.New(`^arn:` + partitionPat + `:[a-z0-9-]+:(` + regionPat + `):`)
 	// Trail names: 3-128 of letters, digits, ._- starting and ending with a
 	// letter or digit.
-	trailNameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,126})[A-Za-z0-9]$`)
-	trailARNRE  = regexp.MustCompile(`^arn:` + partitionPat + `:cloudtrail:` + regionPat + `:[0-9]{12}:trail/[A-Za-z0-9](?:[A-Za-z0-9._-]{1,126})[A-Za-z0-9]$`)
+	trailNameRE = lazyregexp.New(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,126})[A-Za-z0-9]$`)
+	trailARNRE  = lazyregexp.New(`^arn:` + partitionPat + `:cloudtrail:` + regionPat + `:[0-9]{12}:trail/[A-Za-z0-9](?:[A-Za-z0-9._-]{1,126})[A-Za-z0-9]$`)
 	keyIDPat    = `(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})`
-	keyIDRE     = regexp.MustCompile(`^` + keyIDPat + `$`)
-	keyARNRE    = regexp.MustCompile(`^arn:` + partitionPat + `:kms:` + regionPat + `:[0-9]{12}:key/` + keyIDPat + `$`)
-	aliasNameRE = regexp.MustCompile(`^alias/[A-Za-z0-9/_-]{1,250}$`)
-	aliasARNRE  = regexp.MustCompile(`^arn:` + partitionPat + `:kms:` + regionPat + `:[0-9]{12}:alias/[A-Za-z0-9/_-]{1,250}$`)
+	keyIDRE     = lazyregexp.New(`^` + keyIDPat + `$`)
+	keyARNRE    = lazyregexp.New(`^arn:` + partitionPat + `:kms:` + regionPat + `:[0-9]{12}:key/` + keyIDPat + `$`)
+	aliasNameRE = lazyregexp.New(`^alias/[A-Za-z0-9/_-]{1,250}$`)
+	aliasARNRE  = lazyregexp.New(`^arn:` + partitionPat + `:kms:` + regionPat + `:[0-9]{12}:alias/[A-Za-z0-9/_-]{1,250}$`)
 )
 
 // partitionOf returns the partition of an ARN, or "".

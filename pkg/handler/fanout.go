@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/trailguard/trailguard/pkg/lazyregexp"
 	"github.com/trailguard/trailguard/pkg/metrics"
 	"github.com/trailguard/trailguard/pkg/reconcile"
 	"github.com/trailguard/trailguard/pkg/state"
@@ -48,10 +48,10 @@ type WorkItem struct {
 }
 
 var (
-	sweepIDRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$`)
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9_-]{0,140}$`)
+	sweepIDRE = lazyregexp.New(`^[A-Za-z0-9-]{1,64}$`)
+	accountRE = lazyregexp.New(`^[0-9]{12}$`)
+	regionRE  = lazyregexp.New(`^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$`)
+	nameRE    = lazyregexp.New(`^[A-Za-z0-9_-]{0,140}$`)
 )
 
 // maxWorkItem bounds a work item's body (what the coordinator sends is a

@@ -39,7 +39,8 @@ type Env struct {
 // the AWS SDK configuration (honouring AWS_REGION and AWS_ENDPOINT_URL),
 // builds one Reconciler (on the state table when TRAILGUARD_TABLE is set;
 // importing findings into Security Hub unless TRAILGUARD_SECURITY_HUB=off),
-// and serves the handler that build returns, with JSON logs and EMF metric
+// starts its own-account lookup (Reconciler.PrefetchOwnAccount), and
+// serves the handler that build returns, with JSON logs and EMF metric
 // lines (Measure) on stdout.
 func Main(build func(r *reconcile.Reconciler, log *slog.Logger) HandleFunc) {
 	MainEnv(func(e Env) HandleFunc { return build(e.Reconciler, e.Log) })
@@ -69,6 +70,9 @@ func MainEnv(build func(e Env) HandleFunc) {
 		opts = append(opts, reconcile.WithStore(state.New(e.DynamoDB, cfg.Table, state.WithWriter(writer))))
 	}
 	e.Reconciler = reconcile.New(awsCfg, cfg, opts...)
+	// Every invocation starts by finding the own account: look it up
+	// now, while the rest of the cold start runs.
+	e.Reconciler.PrefetchOwnAccount(context.Background())
 	// CloudWatch metrics go to stdout as EMF lines, beside the JSON logs.
 	lambda.Start(Measure(e.Function, os.Stdout, log, build(e)))
 }

@@ -38,6 +38,7 @@ type Reconciler struct {
 
 	ownMu    sync.Mutex
 	own      string
+	ownCall  *ownLookup
 	retryer  func() aws.Retryer
 	progress func(done, total int)
 	// sleep and propagation: waits before retrying an UpdateTrail after
@@ -159,14 +160,57 @@ func (r *Reconciler) clients(ctx context.Context, account, region string) (*Clie
 	return r.factory.Clients(ctx, account, region)
 }
 
-// ownAccount returns the own account id (sts GetCallerIdentity, once).
-func (r *Reconciler) ownAccount(ctx context.Context) (string, error) {
-	r.ownMu.Lock()
-	defer r.ownMu.Unlock()
-	if r.own != "" {
-		return r.own, nil
-	}
+// ownLookup is one sts GetCallerIdentity in flight; done closes when
+// account and err are set.
+type ownLookup struct {
+	done    chan struct{}
+	account string
+	err     error
+}
 
+// ownAccount returns the own account id: sts GetCallerIdentity, once per
+// Reconciler. Callers arriving while a lookup is in flight wait for it (or
+// for their own ctx); after a failed lookup the next caller tries again,
+// with its own ctx.
+func (r *Reconciler) ownAccount(ctx context.Context) (string, error) {
+	for {
+		r.ownMu.Lock()
+		if r.own != "" {
+			own := r.own
+			r.ownMu.Unlock()
+			return own, nil
+		}
+		l := r.ownCall
+		if l == nil {
+			l = &ownLookup{done: make(chan struct{})}
+			r.ownCall = l
+			r.ownMu.Unlock()
+			l.account, l.err = r.callerIdentity(ctx)
+			r.ownMu.Lock()
+			if l.err == nil {
+				r.own = l.account
+			}
+			r.ownCall = nil
+			r.ownMu.Unlock()
+			close(l.done)
+			return l.account, l.err
+		}
+		r.ownMu.Unlock()
+		select {
+		case <-l.done:
+			if l.err == nil {
+				return l.account, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return "", fmt.Errorf("get caller identity: %w", err)
+			}
+		case <-ctx.Done():
+			return "", fmt.Errorf("get caller identity: %w", ctx.Err())
+		}
+	}
+}
+
+func (r *Reconciler) callerIdentity(ctx context.Context) (string, error) {
 	c, err := r.factory.Clients(ctx, "", r.region)
 	if err != nil {
 		return "", err
@@ -175,8 +219,32 @@ func (r *Reconciler) ownAccount(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get caller identity: %w", err)
 	}
-	r.own = aws.ToString(out.Account)
-	return r.own, nil
+	return aws.ToString(out.Account), nil
+}
+
+// PrefetchOwnAccountTimeout bounds PrefetchOwnAccount's lookup.
+const PrefetchOwnAccountTimeout = 10 * time.Second
+
+// PrefetchOwnAccount starts, in the background, the lookup every
+// invocation begins with: the own account id (sts GetCallerIdentity, which
+// needs no permission). handler.Main calls it at cold start, so that the
+// call overlaps the rest of the start instead of being the first
+// invocation's first round trip. Its failure is not reported: the
+// invocation that needs the id then looks it up itself, and reports that
+// error. The lookup is bounded by PrefetchOwnAccountTimeout; ctx must not
+// end with the cold start (use context.Background()).
+func (r *Reconciler) PrefetchOwnAccount(ctx context.Context) {
+	r.ownMu.Lock()
+	busy := r.own != "" || r.ownCall != nil
+	r.ownMu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, PrefetchOwnAccountTimeout)
+		defer cancel()
+		_, _ = r.ownAccount(ctx)
+	}()
 }
 
 // bounded returns ctx ending the margin before its deadline.
