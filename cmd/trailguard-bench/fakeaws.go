@@ -496,8 +496,10 @@ func (q *fakeQueue) pending() int {
 	return len(q.ready) + len(q.inflight)
 }
 
-// fakeTable is the state table for the sweep record: the item shapes and
-// expressions of state.Sweeps, and nothing else.
+// fakeTable is the state table for the sweep record and the trail index:
+// the item shapes and expressions of state.Sweeps and of the index's
+// writes (state.Store NoteTrail, DropTrails, the sweep and dirty marks),
+// and nothing else.
 type fakeTable struct {
 	mu    sync.Mutex
 	items map[string]map[string]map[string]json.RawMessage // pk -> sk -> attributes
@@ -580,8 +582,11 @@ func (t *fakeTable) do(op string, in map[string]json.RawMessage) (any, *fakeErr)
 		// A copy: the answer is encoded after the lock is released.
 		return map[string]any{"Item": maps.Clone(item)}, nil
 	case "UpdateItem":
-		// The claim: SET claimed = :token if every item is done.
 		key := decode[attrs](in["Key"])
+		if strings.HasPrefix(attrS(key["pk"]), "index") {
+			return t.indexUpdate(key, in)
+		}
+		// The claim: SET claimed = :token if every item is done.
 		item := t.get(key)
 		vals := decode[attrs](in["ExpressionAttributeValues"])
 		if item == nil || item["claimed"] != nil || attrN(item["done"]) < attrN(item["items"]) {
@@ -642,4 +647,48 @@ func (t *fakeTable) do(op string, in map[string]json.RawMessage) (any, *fakeErr)
 		return map[string]any{"Items": out, "Count": len(out), "ScannedCount": len(out)}, nil
 	}
 	return nil, &fakeErr{code: "UnknownOperationException", msg: op}
+}
+
+// indexUpdate applies a trail index UpdateItem: "SET a = :x, #b = :y" or
+// "REMOVE #a, #b" on the item of key, created if absent (as UpdateItem
+// does); of the conditions only the sweep mark's is evaluated (it never
+// moves back and never covers a failed index write).
+func (t *fakeTable) indexUpdate(key attrs, in map[string]json.RawMessage) (any, *fakeErr) {
+	names := decode[map[string]string](in["ExpressionAttributeNames"])
+	vals := decode[attrs](in["ExpressionAttributeValues"])
+	name := func(n string) string {
+		if r, ok := names[n]; ok {
+			return r
+		}
+		return n
+	}
+	item := t.get(key)
+	if item == nil {
+		item = attrs{"pk": key["pk"], "sk": key["sk"]}
+	}
+	expr := str(in, "UpdateExpression")
+	if cond := str(in, "ConditionExpression"); strings.Contains(cond, "swept_ms < :s") {
+		s := attrN(vals[":s"])
+		if (item["swept_ms"] != nil && attrN(item["swept_ms"]) >= s) || (item["dirty_ms"] != nil && attrN(item["dirty_ms"]) >= s) {
+			return nil, errCondition
+		}
+	}
+	switch {
+	case strings.HasPrefix(expr, "SET "):
+		for _, part := range strings.Split(strings.TrimPrefix(expr, "SET "), ",") {
+			lhs, rhs, ok := strings.Cut(part, "=")
+			if !ok {
+				return nil, &fakeErr{code: "ValidationException", msg: "bad SET " + part}
+			}
+			item[name(strings.TrimSpace(lhs))] = vals[strings.TrimSpace(rhs)]
+		}
+	case strings.HasPrefix(expr, "REMOVE "):
+		for _, n := range strings.Split(strings.TrimPrefix(expr, "REMOVE "), ",") {
+			delete(item, name(strings.TrimSpace(n)))
+		}
+	default:
+		return nil, &fakeErr{code: "ValidationException", msg: "unsupported update " + expr}
+	}
+	t.put(item)
+	return map[string]any{}, nil
 }

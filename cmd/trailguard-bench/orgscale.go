@@ -227,7 +227,10 @@ func runOrgScaleOnce(ctx context.Context, o options, accounts int, logf func(str
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rc := reconcile.New(base, cfg, reconcile.WithLogger(log))
+			// As handler.Main builds it with TRAILGUARD_TABLE: the store
+			// (leases and records for writes, which a steady-state sweep
+			// makes none of; the trail index, noted for every trail).
+			rc := reconcile.New(base, cfg, reconcile.WithLogger(log), reconcile.WithStore(state.New(dynamodb.NewFromConfig(base), orgScaleTable)))
 			w := handler.WorkerHandler{Reconciler: rc, Summarizer: summarizer(), MaxReceives: cfg.SweepReceives, Logger: log}
 			for sctx.Err() == nil {
 				if n, _ := emf.get(); n > 0 {
