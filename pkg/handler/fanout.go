@@ -198,7 +198,9 @@ type IndexMarker interface {
 var _ IndexMarker = (*state.Sweeps)(nil)
 
 // markIndexSwept marks the trail index swept as of rec's start when no
-// work item failed for good (a failed item's trails were not confirmed).
+// work item failed for good and none had errors (a failed item's trails,
+// or those of an account or Region that could not be listed, were not
+// confirmed).
 // The index is an optimisation: a failure is logged only.
 func (s Summarizer) markIndexSwept(ctx context.Context, rec state.SweepRecord) {
 	m, ok := s.Sweeps.(IndexMarker)
@@ -206,8 +208,11 @@ func (s Summarizer) markIndexSwept(ctx context.Context, rec state.SweepRecord) {
 		return
 	}
 	log := logger(s.Logger)
-	if rec.Counts.Failed > 0 {
-		log.Info("trail index not marked swept: work items failed", "sweep", rec.ID, "failed_items", rec.Counts.Failed)
+	if rec.Counts.Failed > 0 || rec.Counts.Errors > 0 {
+		// A failed item, or an account or Region whose trails could not
+		// be listed (the coordinator's problems, a worker's listing
+		// errors): trails there were not confirmed.
+		log.Info("trail index not marked swept: work items failed or had errors", "sweep", rec.ID, "failed_items", rec.Counts.Failed, "errors", rec.Counts.Errors)
 		return
 	}
 	if _, err := m.MarkIndexSwept(ctx, rec.Started); err != nil {
@@ -331,8 +336,10 @@ type Enqueued struct {
 // account and Region plus one for the coordinator's own problems (accounts
 // whose Regions could not be listed), which the coordinator completes
 // itself, as it completes items it could not enqueue (as failed): the
-// summary then names them. Only transient errors before anything was
-// enqueued are returned (the schedule's invocation is retried).
+// summary then names them. Only errors before anything was enqueued are
+// returned (the schedule's invocation is retried); the sweep id comes from
+// the schedule event, so a retried delivery finds the record and enqueues
+// nothing again.
 func (h CoordinatorHandler) Handle(ctx context.Context, raw json.RawMessage) (Enqueued, error) {
 	log := logger(h.Logger)
 	if reason := notScheduled(raw); reason != "" {
@@ -343,13 +350,23 @@ func (h CoordinatorHandler) Handle(ctx context.Context, raw json.RawMessage) (En
 	if err != nil {
 		return Enqueued{}, fmt.Errorf("list sweep targets: %w", err)
 	}
-	id := newSweepID
+	id := func() string { return sweepIDOf(raw) }
 	if h.NewID != nil {
 		id = h.NewID
 	}
 	out := Enqueued{Sweep: id(), Items: len(targets), Problems: problems}
 	own := len(targets) // the coordinator's own item
 	if err := h.Summarizer.Sweeps.Start(ctx, out.Sweep, len(targets)+1); err != nil {
+		if errors.Is(err, state.ErrSweepStarted) {
+			// Lambda runs an asynchronous invocation again after an error
+			// or a timeout, and may deliver the same event more than once
+			// even without one
+			// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
+			// the sweep id comes from the event, so a second delivery
+			// finds the first one's record and starts no second sweep.
+			log.Warn("sweep already started by an earlier delivery of this schedule event: nothing enqueued", "sweep", out.Sweep)
+			return Enqueued{Sweep: out.Sweep}, nil
+		}
 		return Enqueued{}, err
 	}
 	log.Info("sweep started", "sweep", out.Sweep, "items", len(targets))
@@ -369,7 +386,13 @@ func (h CoordinatorHandler) Handle(ctx context.Context, raw json.RawMessage) (En
 		note, _ := json.Marshal(reconcile.Report{Errors: []string{fmt.Sprintf("account %s Region %s: not enqueued: %s", u.item.Account, u.item.Region, u.reason)}})
 		sum, err := h.Summarizer.complete(ctx, u.item, state.ItemCounts{Failed: 1}, string(note))
 		if err != nil {
-			return out, err
+			// Not returned: the items are enqueued, and an error would
+			// have Lambda deliver the schedule event again (which finds
+			// the record and does nothing). The sweep then ends without
+			// a summary, which this line reports.
+			log.Error("sweep record: an item not enqueued is not counted; the sweep will have no summary", "sweep", out.Sweep, "index", u.item.Index, "error", err.Error())
+			out.Problems = append(out.Problems, fmt.Sprintf("sweep %s: item %d not counted: %v", out.Sweep, u.item.Index, err))
+			continue
 		}
 		out.Summary = cmp.Or(out.Summary, sum)
 	}
@@ -379,7 +402,8 @@ func (h CoordinatorHandler) Handle(ctx context.Context, raw json.RawMessage) (En
 	}
 	sum, err := h.Summarizer.complete(ctx, WorkItem{Sweep: out.Sweep, Index: own, Coordinator: h.Function}, state.ItemCounts{Errors: len(problems)}, string(note))
 	if err != nil {
-		return out, err
+		log.Error("sweep record: the coordinator's own item is not counted; the sweep will have no summary", "sweep", out.Sweep, "error", err.Error())
+		out.Problems = append(out.Problems, fmt.Sprintf("sweep %s: the coordinator's item not counted: %v", out.Sweep, err))
 	}
 	out.Summary = cmp.Or(out.Summary, sum)
 	log.Info("sweep enqueued", "sweep", out.Sweep, "items", len(targets), "unsent", len(unsent), "problems", len(problems))
@@ -457,6 +481,25 @@ func newSweepID() string {
 	_, _ = rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
+
+// sweepIDOf is the sweep id of schedule event raw: the event's time and
+// id, the same for every delivery of the event (a retried asynchronous
+// invocation); newSweepID when the event has no valid id or time (an
+// empty event from a person's invoke).
+func sweepIDOf(raw []byte) string {
+	var ev struct {
+		ID   string    `json:"id"`
+		Time time.Time `json:"time"`
+	}
+	if json.Unmarshal(raw, &ev) != nil || ev.Time.IsZero() || !eventIDRE.MatchString(ev.ID) {
+		return newSweepID()
+	}
+	return ev.Time.UTC().Format("20060102T150405Z") + "-" + ev.ID
+}
+
+// eventIDRE is an EventBridge event id (a UUID) short enough for a sweep
+// id after the 16-character time and a hyphen.
+var eventIDRE = lazyregexp.New(`^[A-Za-z0-9-]{1,47}$`)
 
 // WorkerHandler is functions/sweep-worker: it reconciles the work items of
 // an SQS batch (one account and Region each), all of them at once, and

@@ -49,7 +49,7 @@ func (m *memSweeps) Start(_ context.Context, id string, items int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.recs[id]; ok {
-		return fmt.Errorf("sweep %s exists", id)
+		return fmt.Errorf("start sweep %s: %w", id, state.ErrSweepStarted)
 	}
 	m.writes++
 	m.recs[id] = &state.SweepRecord{ID: id, Items: items, Started: time.Unix(0, 0)}
@@ -570,5 +570,83 @@ func TestCountsOf(t *testing.T) {
 				t.Errorf("note %.200q, want one containing %q", note, tt.wantNote)
 			}
 		})
+	}
+}
+
+// TestIndexMarkedOnlyAfterACompleteSweep: the trail index is marked swept
+// only by a sweep in which no item failed and none had errors (an account
+// or Region whose trails could not be listed was not confirmed).
+func TestIndexMarkedOnlyAfterACompleteSweep(t *testing.T) {
+	started := time.Unix(1_800_000_000, 0)
+	for _, tt := range []struct {
+		name   string
+		counts state.ItemCounts
+		marks  int
+	}{
+		{"complete", state.ItemCounts{Trails: 4}, 1},
+		{"an item failed", state.ItemCounts{Trails: 4, Failed: 1}, 0},
+		{"an account's Regions not listed", state.ItemCounts{Trails: 4, Errors: 1}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMemSweeps()
+			Summarizer{Sweeps: m}.markIndexSwept(context.Background(), state.SweepRecord{ID: "s", Started: started, Counts: tt.counts})
+			if len(m.indexMarks) != tt.marks || (tt.marks == 1 && !m.indexMarks[0].Equal(started)) {
+				t.Errorf("marks %v, want %d as of %v", m.indexMarks, tt.marks, started)
+			}
+		})
+	}
+}
+
+// TestCoordinatorRetriedEventStartsNoSecondSweep: Lambda delivers an
+// asynchronous invocation again after an error or a timeout; the sweep id
+// comes from the schedule event, so the second delivery enqueues nothing.
+// An event without an id gets a fresh sweep each time.
+func TestCoordinatorRetriedEventStartsNoSecondSweep(t *testing.T) {
+	ev := json.RawMessage(`{"id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-04T06:00:00Z"}`)
+	s := newSweepRun(targetsOf(2, "us-east-1", "eu-west-1"))
+	s.coord.NewID = nil
+	first, err := s.coord.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "20261204T060000Z-53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa"; first.Sweep != want || len(s.queue.bodies) != 4 {
+		t.Fatalf("first delivery: sweep %q, %d messages; want %q and 4", first.Sweep, len(s.queue.bodies), want)
+	}
+	again, err := s.coord.Handle(context.Background(), ev)
+	if err != nil || again.Sweep != first.Sweep || again.Items != 0 {
+		t.Fatalf("second delivery: %+v, %v; want the same sweep, nothing enqueued, no error", again, err)
+	}
+	if len(s.queue.bodies) != 4 || len(s.recs.recs) != 1 {
+		t.Errorf("after the second delivery: %d messages, %d sweep records; want 4 and 1", len(s.queue.bodies), len(s.recs.recs))
+	}
+	a, err := s.coord.Handle(context.Background(), json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.coord.Handle(context.Background(), json.RawMessage(`{}`))
+	if err != nil || a.Sweep == b.Sweep || !sweepIDRE.MatchString(a.Sweep) {
+		t.Errorf("events without an id: sweeps %q and %q (%v), want two valid, different ids", a.Sweep, b.Sweep, err)
+	}
+}
+
+// TestCoordinatorKeepsGoingWhenItsItemIsNotCounted: once the items are
+// enqueued, a sweep record that cannot be updated is reported, not
+// returned (an error would have Lambda deliver the event again).
+func TestCoordinatorKeepsGoingWhenItsItemIsNotCounted(t *testing.T) {
+	s := newSweepRun(targetsOf(1, "us-east-1", "eu-west-1"))
+	s.recs.failComplete = map[int]bool{2: true} // the coordinator's own item
+	out, err := s.coord.Serve(context.Background(), json.RawMessage(`{"detail-type":"Scheduled Event","source":"aws.events"}`))
+	if err != nil {
+		t.Fatalf("Serve returned %v after enqueueing", err)
+	}
+	if len(s.queue.bodies) != 2 {
+		t.Errorf("%d messages, want 2", len(s.queue.bodies))
+	}
+	found := false
+	for _, e := range out.Errors {
+		found = found || strings.Contains(e, "not counted")
+	}
+	if !found {
+		t.Errorf("report errors %q, want the uncounted item named", out.Errors)
 	}
 }

@@ -291,9 +291,20 @@ func (rn *run) indexedTrails(ctx context.Context, account, keyARN string, entrie
 // markSwept records, after a sweep in one invocation that listed the
 // trails of every account and indexed all of them, that the index is
 // complete as of started: entries this sweep did not confirm are stale
-// from then on.
-func (rn *run) markSwept(ctx context.Context, started time.Time) {
+// from then on. A sweep with errors (failed is set, or the run recorded
+// a listing error) marks nothing.
+func (rn *run) markSwept(ctx context.Context, started time.Time, failed bool) {
 	if rn.r.index == nil || !rn.waitIndex() {
+		return
+	}
+	rn.mu.Lock()
+	unlisted := len(rn.errors)
+	rn.mu.Unlock()
+	if failed || unlisted > 0 {
+		// An account or Region whose trails could not be listed, or a
+		// group that failed: trails there were not confirmed, and an
+		// entry of theirs missing would look complete.
+		rn.r.log.Info("trail index not marked swept: the sweep did not list or reconcile everything", "errors", unlisted)
 		return
 	}
 	if _, err := rn.r.index.MarkIndexSwept(ctx, started); err != nil {

@@ -245,3 +245,27 @@ func TestSweepKeepsTrailIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepWithListingErrorMarksNothing: a sweep that could not list a
+// Region's trails does not mark the index swept (an entry of a trail there
+// that is missing would look complete); it still notes what it saw.
+func TestSweepWithListingErrorMarksNothing(t *testing.T) {
+	f := newFakeAWS(t)
+	f.addKey(trailKeyARN, trailKeyID, rootPolicy(fakeAccount))
+	f.addTrail("keyed", trailKeyARN)
+	// The first DescribeTrails (one Region's listing) is denied.
+	f.fail("CloudTrail_20131101.DescribeTrails", fault{Code: "AccessDeniedException", Status: 400, Times: 1})
+	ix := &fakeIndex{}
+	cfg := fakeConfig()
+	cfg.Regions = []string{"eu-west-1", fakeRegion}
+	rep, err := f.reconciler(cfg, WithIndex(ix)).Sweep(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) == 0 {
+		t.Fatalf("no error reported for the denied listing: %+v", rep)
+	}
+	if len(ix.swept) != 0 {
+		t.Errorf("marked swept %v after a sweep that could not list a Region", ix.swept)
+	}
+}

@@ -443,7 +443,7 @@ func (rn *run) sweep(ctx context.Context) (Report, error) {
 		})
 	}
 	_ = eg.Wait()
-	rn.markSwept(ctx, started)
+	rn.markSwept(ctx, started, len(errs) > 0)
 	slices.SortFunc(rep.Results, func(a, b Result) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Trail, b.Trail))
 	})

@@ -48,6 +48,11 @@ const (
 // that has no record.
 var ErrSweepNotFound = errors.New("state: no such sweep")
 
+// ErrSweepStarted is returned (wrapped) by Start when the sweep already
+// has a record that another call wrote (a retried delivery of the same
+// schedule event).
+var ErrSweepStarted = errors.New("state: the sweep has been started already")
+
 // Sweeps keeps the records of fanned-out sweeps in the state table: the
 // coordinator writes the number of work items (Start); each worker adds
 // its item's counts exactly once (Complete); the one that finds every item
@@ -93,8 +98,8 @@ type SweepRecord struct {
 // Complete reports whether every item of the sweep is done.
 func (r SweepRecord) Complete() bool { return r.Items > 0 && r.Done >= r.Items }
 
-// Start writes the record of sweep id with items work items. It fails if
-// the sweep already has a record.
+// Start writes the record of sweep id with items work items. It fails
+// with ErrSweepStarted if another call already wrote it.
 func (s *Sweeps) Start(ctx context.Context, id string, items int) error {
 	if id == "" || items < 1 {
 		return fmt.Errorf("start sweep %q: want an id and at least one item (got %d)", id, items)
@@ -116,6 +121,9 @@ func (s *Sweeps) Start(ctx context.Context, id string, items int) error {
 		out, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: key(pkSweep, id), ConsistentRead: aws.Bool(true)})
 		if gerr == nil && strAttr(out.Item, "token") == token {
 			return nil
+		}
+		if gerr == nil && out.Item != nil {
+			return fmt.Errorf("start sweep %s: %w", id, ErrSweepStarted)
 		}
 	}
 	if err != nil {

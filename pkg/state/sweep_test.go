@@ -26,8 +26,8 @@ func TestSweepRecordAgainstMoto(t *testing.T) {
 	if err := s.Start(ctx, "sw1", 4); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx, "sw1", 4); err == nil {
-		t.Fatal("a second Start of the same sweep succeeded")
+	if err := s.Start(ctx, "sw1", 4); !errors.Is(err, state.ErrSweepStarted) {
+		t.Fatalf("a second Start of the same sweep: %v, want ErrSweepStarted", err)
 	}
 	if _, _, err := s.Complete(ctx, "nosuch", 0, state.ItemCounts{Trails: 1}, ""); !errors.Is(err, state.ErrSweepNotFound) {
 		t.Fatalf("Complete of an unknown sweep: %v, want ErrSweepNotFound", err)
