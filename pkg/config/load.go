@@ -217,7 +217,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if v, ok := l.get(EnvSweepQueue); ok {
 		if !queueURLRE.MatchString(v) {
-			l.fail(EnvSweepQueue, v, "an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/111122223333/name")
+			l.fail(EnvSweepQueue, v, "the URL of a standard (not FIFO) SQS queue such as https://sqs.us-east-1.amazonaws.com/111122223333/name")
 		} else {
 			c.SweepQueue = v
 		}
@@ -277,9 +277,12 @@ var (
 	iamName = `[\w+=,.@-]+`
 
 	regionRE = lazyregexp.New(`^` + region + `$`)
-	// queueURLRE: an SQS queue URL, scheme, host, account id and name
-	// (a local emulator's host and http included).
-	queueURLRE = lazyregexp.New(`^https?://[A-Za-z0-9.:-]+/` + account + `/[A-Za-z0-9_-]{1,80}(?:\.fifo)?$`)
+	// queueURLRE: an SQS standard queue URL, scheme, host, account id and
+	// name of 1 to 80 characters (a local emulator's host and http
+	// included). Not a FIFO queue: the coordinator sends no message group
+	// id, which a FIFO queue requires
+	// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatchRequestEntry.html).
+	queueURLRE = lazyregexp.New(`^https?://[A-Za-z0-9.:-]+/` + account + `/[A-Za-z0-9_-]{1,80}$`)
 	roleNameRE = lazyregexp.New(`^[\w+=,.@-]{1,64}$`)
 	keyARNRE   = lazyregexp.New(`^arn:(` + partition + `):kms:(` + region + `):` + account + `:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 	// topicARNRE: the topic name's length (1 to 256) is checked by

@@ -586,6 +586,13 @@ func (h WorkerHandler) item(ctx context.Context, log *slog.Logger, m events.SQSM
 		return rep, true
 	}
 	if _, err := h.Summarizer.complete(ctx, w, counts, note); err != nil {
+		if errors.Is(err, state.ErrSweepNotFound) {
+			// No record (expired, or an item beyond the sweep's count):
+			// a later delivery cannot be counted either.
+			log.Error("sweep work item of no known sweep: reconciled, not counted, acknowledged", "error", err.Error())
+			rep.Errors = append(rep.Errors, fmt.Sprintf("sweep %s item %d: %v", w.Sweep, w.Index, err))
+			return rep, false
+		}
 		// The reconcile is done but not counted: deliver it again (a
 		// reconcile of compliant trails writes nothing).
 		log.Error("sweep record not updated, SQS delivers the item again", "error", err.Error())

@@ -650,3 +650,22 @@ func TestCoordinatorKeepsGoingWhenItsItemIsNotCounted(t *testing.T) {
 		t.Errorf("report errors %q, want the uncounted item named", out.Errors)
 	}
 }
+
+// TestWorkerAcknowledgesItemOfNoSweep: an item whose sweep has no record
+// (expired, or beyond the count) can never be counted: it is reconciled
+// once, reported and acknowledged, not delivered again until the
+// dead-letter queue.
+func TestWorkerAcknowledgesItemOfNoSweep(t *testing.T) {
+	s := newSweepRun(targetsOf(1, "us-east-1"))
+	body := `{"sweep":"expired-1","index":0,"account":"111122223300","region":"us-east-1","regions":["us-east-1"]}`
+	out, err := s.worker.Serve(context.Background(), batchOf(t, message("m", body, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.BatchItemFailures) != 0 {
+		t.Errorf("failures %v, want the item acknowledged", out.BatchItemFailures)
+	}
+	if len(out.Errors) == 0 || !strings.Contains(strings.Join(out.Errors, " "), "expired-1") {
+		t.Errorf("errors %q, want the item's sweep named", out.Errors)
+	}
+}

@@ -110,6 +110,13 @@ func (rn *run) noteTrail(ctx context.Context, keyARN string, t compliance.Trail,
 	if ix == nil || keyARN == "" || t.ARN == "" {
 		return
 	}
+	if a, err := arn.Parse(keyARN); err != nil || a.AccountID != account {
+		// A key event reads only the entries of the key's own account
+		// (it covers that account, as the scan does); another account's
+		// entries would only grow the key's item, which a key shared
+		// across an organization could push past DynamoDB's item size.
+		return
+	}
 	e := state.IndexedTrail{Trail: t.ARN, Account: account, Region: t.HomeRegion, Bucket: t.S3BucketName}
 	if rn.index.current(keyARN, e) {
 		return
@@ -210,11 +217,19 @@ func (rn *run) trailsOfKey(ctx context.Context, account string, k *compliance.Ke
 			return trails, nil
 		}
 	}
+	rn.mu.Lock()
+	errsBefore := len(rn.errors)
+	rn.mu.Unlock()
 	trails, err := rn.findTrails(ctx, account, match)
 	if err != nil {
 		return nil, err
 	}
-	if look.asked && look.err == nil {
+	rn.mu.Lock()
+	listedAll := len(rn.errors) == errsBefore
+	rn.mu.Unlock()
+	// Entries the scan did not find are dropped only after a scan that
+	// listed every Region: a Region that could not be listed may hold them.
+	if look.asked && look.err == nil && listedAll {
 		var gone []string
 		for _, e := range look.kt.Trails {
 			if e.Account == account && !slices.ContainsFunc(trails, func(t compliance.Trail) bool { return t.ARN == e.Trail }) {

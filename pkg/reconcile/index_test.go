@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailguard/trailguard/pkg/compliance"
 	"github.com/trailguard/trailguard/pkg/state"
 )
 
@@ -103,6 +104,10 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 		name    string
 		index   *fakeIndex // nil: no index
 		getFail bool       // GetTrail of the indexed trail is denied once
+		// listFail: one Region's DescribeTrails is denied (a run error);
+		// the fake lists every trail in every Region, so the others
+		// still find the trail.
+		listFail bool
 		// wantDescribe is the number of DescribeTrails calls (one per
 		// Region for the full scan), wantGet of GetTrail calls.
 		wantDescribe, wantGet int
@@ -119,6 +124,10 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 		{name: "no entry", index: &fakeIndex{current: true}, wantDescribe: len(regions), wantNoted: true},
 		{name: "stale entry", index: &fakeIndex{current: false, entries: map[string][]state.IndexedTrail{trailKeyARN: aged(main, gone)}},
 			wantDescribe: len(regions), wantDropped: []string{trailKeyARN + " " + gone}, wantNoted: true},
+		// A scan that could not list a Region drops nothing: the Region
+		// it missed may hold the entries it did not find.
+		{name: "stale entry, a Region not listed", listFail: true, index: &fakeIndex{current: false, entries: map[string][]state.IndexedTrail{trailKeyARN: aged(main, gone)}},
+			wantDescribe: len(regions), wantNoted: true},
 		{name: "read error", index: &fakeIndex{readErr: errors.New("injected: table unavailable")}, wantDescribe: len(regions), wantNoted: true},
 		{name: "indexed trail unreadable", getFail: true,
 			index:        &fakeIndex{current: true, entries: map[string][]state.IndexedTrail{trailKeyARN: indexed(main)}},
@@ -141,6 +150,9 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 			if tt.getFail {
 				f.fail(getTrail, fault{Code: "AccessDeniedException", Status: 400, Times: 1})
 			}
+			if tt.listFail {
+				f.fail(describe, fault{Code: "AccessDeniedException", Status: 400, Times: 1})
+			}
 			basePolicy := f.keys[baseKeyARN].Policy
 			cfg := fakeConfig()
 			cfg.Regions = regions
@@ -155,8 +167,8 @@ func TestKeyEventUsesTrailIndex(t *testing.T) {
 			if res := onlyResult(t, rep); res.Trail != main || !res.Changed() {
 				t.Fatalf("result %+v, want %s fixed", res, main)
 			}
-			if len(rep.Errors) != 0 {
-				t.Errorf("run errors %q", rep.Errors)
+			if (len(rep.Errors) != 0) != tt.listFail {
+				t.Errorf("run errors %q, want errors %v", rep.Errors, tt.listFail)
 			}
 			if n := f.count(describe); n != tt.wantDescribe {
 				t.Errorf("%d DescribeTrails, want %d", n, tt.wantDescribe)
@@ -267,5 +279,22 @@ func TestSweepWithListingErrorMarksNothing(t *testing.T) {
 	}
 	if len(ix.swept) != 0 {
 		t.Errorf("marked swept %v after a sweep that could not list a Region", ix.swept)
+	}
+}
+
+// TestIndexNotesOnlyTheKeysAccount: a trail is indexed under a key of the
+// account it was observed in; under another account's key (a key shared
+// across an organization) it is not, since key events read only the key's
+// own account's entries and the key's item would only grow.
+func TestIndexNotesOnlyTheKeysAccount(t *testing.T) {
+	ix := &fakeIndex{}
+	rn := (&Reconciler{index: ix}).newRun()
+	trail := compliance.Trail{ARN: fakeTrailARN("t"), HomeRegion: fakeRegion, S3BucketName: fakeBucket}
+	foreign := "arn:aws:kms:us-east-1:999988887777:key/0000cccc-0000-4000-8000-000000000003"
+	rn.noteTrail(context.Background(), trailKeyARN, trail, fakeAccount)
+	rn.noteTrail(context.Background(), foreign, trail, fakeAccount)
+	rn.waitIndex()
+	if want := []string{trailKeyARN + " " + trail.ARN}; !slices.Equal(ix.noted, want) {
+		t.Errorf("noted %q, want %q", ix.noted, want)
 	}
 }

@@ -227,10 +227,17 @@ func (s *Store) DropTrails(ctx context.Context, keyARN string, trails ...string)
 	return nil
 }
 
+// dirtyMarkTimeout bounds the write marking the index dirty: it runs
+// after the failed write, often because the run's context ended, and must
+// not eat the time the invocation keeps for its notice.
+const dirtyMarkTimeout = 3 * time.Second
+
 // dirty marks the index dirty after err (a failed index write) and
 // returns err, joined with the marking's own failure.
 func (s *Store) dirty(ctx context.Context, err error) error {
-	return errors.Join(err, markIndexDirty(context.WithoutCancel(ctx), s.db, s.table, s.now()))
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dirtyMarkTimeout)
+	defer cancel()
+	return errors.Join(err, markIndexDirty(mctx, s.db, s.table, s.now()))
 }
 
 // indexUpdater is the one call the index's sweep item needs.
