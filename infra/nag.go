@@ -78,7 +78,11 @@ func addStackSuppressions(tg *Trailguard, cfg Config) {
 		roleName = cfg.RoleName
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(tg.Remediation, remediationSuppressions(roleName), jsii.Bool(true))
-	cdknag.NagSuppressions_AddResourceSuppressions(tg.Roles[Sweeper], coordinatorSuppressions(roleName), jsii.Bool(true))
+	coordRole := ""
+	if coordinatorReachesMembers(cfg) {
+		coordRole = cfg.RoleName
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(tg.Roles[Sweeper], coordinatorSuppressions(coordRole), jsii.Bool(true))
 }
 
 // addMemberSuppressions adds the member stack's suppressions.

@@ -260,8 +260,12 @@ func NewTrailguardStack(scope constructs.Construct, id string, props *StackProps
 		if err != nil {
 			return nil, err
 		}
-		newMemberStackSet(stack, cfg, tg.Member, tg.Bus, roleARNs)
-		addCentralOutputs(tg, roleARNs)
+		var trusted []*string
+		for _, name := range memberTrusted(cfg) {
+			trusted = append(trusted, tg.Roles[name].RoleArn())
+		}
+		newMemberStackSet(stack, cfg, tg.Member, tg.Bus, trusted)
+		addCentralOutputs(tg, trusted)
 	}
 
 	addStackSuppressions(tg, cfg)

@@ -95,15 +95,43 @@ func connectSweepWorker(cfg Config, q awssqs.Queue, fn awslambda.Function, role 
 	esm.Node().AddDependency(role)
 }
 
+// coordinatorReachesMembers reports whether the coordinator assumes the
+// member role: in organization mode, to list each account's enabled
+// Regions, unless `regions` names them (TRAILGUARD_REGIONS: the sweep
+// covers those in every account, and no account's Regions are listed).
+// The member role holds the remediation writes (docs/THREAT-MODEL.md
+// section 3), so a deployment that names its Regions keeps the
+// coordinator out of the members altogether.
+func coordinatorReachesMembers(cfg Config) bool {
+	return cfg.Organization && len(cfg.Regions) == 0
+}
+
 // coordinatorActions are what the sweeper needs as the coordinator: list
 // the organization's accounts and each account's enabled Regions (through
-// the member role), and nothing that writes a trail or a key.
-func coordinatorActions(organization bool) []string {
+// the member role, coordinatorReachesMembers), and nothing that writes a
+// trail or a key.
+func coordinatorActions(cfg Config) []string {
 	acts := []string{"ec2:DescribeRegions"}
-	if organization {
-		acts = append(acts, "organizations:ListAccounts", "sts:AssumeRole")
+	if cfg.Organization {
+		acts = append(acts, "organizations:ListAccounts")
+	}
+	if coordinatorReachesMembers(cfg) {
+		acts = append(acts, "sts:AssumeRole")
 	}
 	return acts
+}
+
+// memberTrusted are the central functions the member role trusts: all but
+// the coordinator when it does not reach the members.
+func memberTrusted(cfg Config) []string {
+	var out []string
+	for _, name := range FunctionNames {
+		if name == Sweeper && !coordinatorReachesMembers(cfg) {
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // coordinatorStatements are the sweeper's permissions (on its role, in
@@ -116,10 +144,10 @@ func coordinatorActions(organization bool) []string {
 // by the coordinator).
 func coordinatorStatements(cfg Config, topicARN, tableARN, queueARN *string) ([]awsiam.PolicyStatement, error) {
 	t := policyTargets{topicARN: topicARN}
-	if cfg.Organization {
+	if coordinatorReachesMembers(cfg) {
 		t.roleName = cfg.RoleName
 	}
-	statements, err := remediationStatements(append(coordinatorActions(cfg.Organization), "sns:Publish"), t)
+	statements, err := remediationStatements(append(coordinatorActions(cfg), "sns:Publish"), t)
 	if err != nil {
 		return nil, err
 	}

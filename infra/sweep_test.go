@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/trailguard/trailguard/pkg/config"
@@ -42,15 +45,21 @@ func roleActions(t *testing.T, s *synthesized, roleID string) map[string][]strin
 // privilege: the coordinator lists and enqueues and cannot touch a trail
 // or a key; the worker has the remediation permissions.
 func TestSweepFanOut(t *testing.T) {
+	orgRegions := maps.Clone(orgContext)
+	orgRegions["regions"] = "us-east-1,eu-west-1"
 	for _, tc := range []struct {
 		name      string
 		overrides map[string]any
 		org       bool
-		wantConc  int
+		// reach: the coordinator assumes the member role (organization
+		// mode listing every enabled Region) and the role trusts it.
+		reach    bool
+		wantConc int
 	}{
-		{"account, default concurrency", nil, false, DefaultSweepConcurrency},
-		{"organization", orgContext, true, DefaultSweepConcurrency},
-		{"custom concurrency", customContext, false, 7},
+		{"account, default concurrency", nil, false, false, DefaultSweepConcurrency},
+		{"organization", orgContext, true, true, DefaultSweepConcurrency},
+		{"organization, regions named: the coordinator stays out of members", orgRegions, true, false, DefaultSweepConcurrency},
+		{"custom concurrency", customContext, false, false, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := synth(t, tc.overrides)
@@ -122,8 +131,28 @@ func TestSweepFanOut(t *testing.T) {
 			wantCoord := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "ec2:DescribeRegions",
 				"logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish", "sqs:SendMessage"}
 			if tc.org {
-				wantCoord = append(wantCoord, "organizations:ListAccounts", "sts:AssumeRole")
-				slices.Sort(wantCoord)
+				wantCoord = append(wantCoord, "organizations:ListAccounts")
+			}
+			if tc.reach {
+				wantCoord = append(wantCoord, "sts:AssumeRole")
+			}
+			slices.Sort(wantCoord)
+			if tc.org {
+				// The member role trusts the central roles the StackSet
+				// passes: the coordinator's only when it reaches members.
+				var trusted string
+				for _, ss := range resources(s.json, "AWS::CloudFormation::StackSet") {
+					for _, p := range props(ss)["Parameters"].([]any) {
+						if m := p.(map[string]any); m["ParameterKey"] == ParamCentralRoleARNs {
+							b, _ := json.Marshal(m["ParameterValue"])
+							trusted = string(b)
+						}
+					}
+				}
+				sweeperRole := logicalID(s, s.tg.Roles[Sweeper])
+				if trusted == "" || strings.Contains(trusted, `"`+sweeperRole+`"`) != tc.reach || !strings.Contains(trusted, `"`+logicalID(s, s.tg.Roles[SweepWorker])+`"`) {
+					t.Errorf("member role trusts %s: want sweep-worker, and the coordinator (%s) %v", trusted, sweeperRole, tc.reach)
+				}
 			}
 			var got []string
 			for a := range coord {
