@@ -82,12 +82,9 @@ func (r *Reconciler) SweepTargets(ctx context.Context) (targets []Target, errs [
 // (NotifySweep). Only transient errors are returned.
 func (r *Reconciler) SweepRegion(ctx context.Context, account, region string, covered []string) (Report, error) {
 	ctx = context.WithValue(ctx, sweepKey{}, true)
-	bctx, cancel := r.bounded(ctx)
-	defer cancel()
-	rn := r.newRun()
-	rep, err := rn.sweepRegion(bctx, account, region, covered)
-	rn.waitIndex()
-	rep.Errors = rn.errors
+	rep, err := r.execute(ctx, func(ctx context.Context, rn *run) (Report, error) {
+		return rn.sweepRegion(ctx, account, region, covered)
+	})
 	r.logResults(ctx, rep)
 	r.publish(ctx, rep)
 	return rep, err

@@ -61,6 +61,19 @@ func (r *Reconciler) newRun() *run {
 	return &run{r: r, sem: make(chan struct{}, n)}
 }
 
+// execute runs body on a new run, within ctx's deadline less the margin
+// kept for the notice, waits for the run's background index writes, and
+// returns body's report with the run's errors.
+func (r *Reconciler) execute(ctx context.Context, body func(context.Context, *run) (Report, error)) (Report, error) {
+	bctx, cancel := r.bounded(ctx)
+	defer cancel()
+	rn := r.newRun()
+	rep, err := body(bctx, rn)
+	rn.waitIndex()
+	rep.Errors = rn.errors
+	return rep, err
+}
+
 // addError records a terminal error not tied to one trail.
 func (rn *run) addError(err error) {
 	rn.r.log.Error("reconcile", "error", err.Error())
@@ -77,16 +90,14 @@ func (rn *run) forgetKey(keyARN string) { rn.keys.forget(keyARN) }
 // and fixed in its home Region. A trail that no longer exists is a result
 // with no findings. Only transient errors are returned.
 func (r *Reconciler) ReconcileTrail(ctx context.Context, account, region, trail string) (Report, error) {
-	bctx, cancel := r.bounded(ctx)
-	defer cancel()
-	rn := r.newRun()
-	res, err := rn.trailByName(bctx, account, region, trail)
-	rep := Report{Results: []Result{res}}
-	if err == nil {
-		rep.Alerts, err = rn.blindAfter(bctx, res)
-	}
-	rn.waitIndex()
-	rep.Errors = rn.errors
+	rep, err := r.execute(ctx, func(ctx context.Context, rn *run) (Report, error) {
+		res, err := rn.trailByName(ctx, account, region, trail)
+		rep := Report{Results: []Result{res}}
+		if err == nil {
+			rep.Alerts, err = rn.blindAfter(ctx, res)
+		}
+		return rep, err
+	})
 	r.finish(ctx, rep)
 	return rep, err
 }
@@ -278,12 +289,9 @@ func (rn *run) fix(ctx context.Context, res Result, st compliance.State, p plan.
 // once, in its home Region, one after the other, with one key-policy
 // write carrying what all of them need (reconcileGroup). Only transient errors are returned.
 func (r *Reconciler) ReconcileKey(ctx context.Context, account, region, key string) (Report, error) {
-	bctx, cancel := r.bounded(ctx)
-	defer cancel()
-	rn := r.newRun()
-	rep, err := rn.key(bctx, account, region, key)
-	rn.waitIndex()
-	rep.Errors = rn.errors
+	rep, err := r.execute(ctx, func(ctx context.Context, rn *run) (Report, error) {
+		return rn.key(ctx, account, region, key)
+	})
 	r.finish(ctx, rep)
 	return rep, err
 }
@@ -343,12 +351,7 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 // are recorded on their trails and returned joined after the sweep.
 func (r *Reconciler) Sweep(ctx context.Context) (Report, error) {
 	ctx = context.WithValue(ctx, sweepKey{}, true)
-	bctx, cancel := r.bounded(ctx)
-	defer cancel()
-	rn := r.newRun()
-	rep, err := rn.sweep(bctx)
-	rn.waitIndex()
-	rep.Errors = rn.errors
+	rep, err := r.execute(ctx, func(ctx context.Context, rn *run) (Report, error) { return rn.sweep(ctx) })
 	r.finish(ctx, rep)
 	return rep, err
 }
