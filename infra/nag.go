@@ -62,13 +62,19 @@ func remediationSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 		},
 	}
 	if roleName != "" {
-		s = append(s, &cdknag.NagPackSuppression{
-			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("sts:AssumeRole only on the trailguard remediation role, in member accounts that join the organization after deployment."),
-			AppliesTo: &[]any{nagMemberRolesHead + roleName},
-		})
+		s = append(s, memberRoleSuppression(roleName, "sts:AssumeRole only on the trailguard remediation role, in member accounts that join the organization after deployment."))
 	}
 	return &s
+}
+
+// memberRoleSuppression is the IAM5 suppression of sts:AssumeRole on the
+// member role roleName in every account (arn:...:iam::*:role/roleName).
+func memberRoleSuppression(roleName, reason string) *cdknag.NagPackSuppression {
+	return &cdknag.NagPackSuppression{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String(reason),
+		AppliesTo: &[]any{nagMemberRolesHead + roleName},
+	}
 }
 
 // addStackSuppressions adds the central stack's suppressions.

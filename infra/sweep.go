@@ -180,11 +180,7 @@ func coordinatorSuppressions(roleName string) *[]*cdknag.NagPackSuppression {
 		AppliesTo: &[]any{nagAnyResource},
 	}}
 	if roleName != "" {
-		s = append(s, &cdknag.NagPackSuppression{
-			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("sts:AssumeRole only on the trailguard remediation role of member accounts (to list their enabled Regions), in accounts that join the organization after deployment."),
-			AppliesTo: &[]any{nagMemberRolesHead + roleName},
-		})
+		s = append(s, memberRoleSuppression(roleName, "sts:AssumeRole only on the trailguard remediation role of member accounts (to list their enabled Regions), in accounts that join the organization after deployment."))
 	}
 	return &s
 }
