@@ -30,6 +30,8 @@ func (rn *run) startLogging(ctx context.Context, st compliance.State, a plan.Act
 		return Failed, "", fmt.Errorf("start logging %s: %w", a.Target, err)
 	}
 	defer h.release(ctx, rn.r)
+	gf := rn.startGuardRead(ctx, "start logging "+a.Target)
+	defer gf.settle()
 	out, err := c.CloudTrail.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: aws.String(name)})
 	if err != nil {
 		return Failed, "", fmt.Errorf("get trail status %s: %w", a.Target, err)
@@ -37,13 +39,10 @@ func (rn *run) startLogging(ctx context.Context, st compliance.State, a plan.Act
 	if aws.ToBool(out.IsLogging) {
 		return Unchanged, "", nil
 	}
-	if out, alert, ok, err := rn.guard(ctx, "start logging "+a.Target); !ok {
-		return out, alert, err
-	}
 	defer rn.statuses.forget(a.Target)
 	change := state.Change{Account: st.Account, Region: cmp.Or(a.Region, st.Trail.HomeRegion), Resource: a.Target,
 		Trails: []string{a.Target}, Rules: ruleNames(a.Rules), Action: string(a.Kind), Before: "logging false", After: "logging true"}
-	return rn.recorded(ctx, h, change, func(ctx context.Context) error {
+	return rn.guardedWrite(ctx, h, gf, "start logging "+a.Target, change, func(ctx context.Context) error {
 		if _, err := c.CloudTrail.StartLogging(ctx, &cloudtrail.StartLoggingInput{Name: aws.String(name)}); err != nil {
 			return fmt.Errorf("start logging %s: %w", a.Target, err)
 		}

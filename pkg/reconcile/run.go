@@ -51,6 +51,9 @@ type run struct {
 	wrote map[string]bool
 	// index: the run's background writes to the trail index (index.go).
 	index indexWork
+	// finishing: the change records' outcomes being written
+	// (finishChange).
+	finishing sync.WaitGroup
 }
 
 func (r *Reconciler) newRun() *run {
@@ -62,13 +65,14 @@ func (r *Reconciler) newRun() *run {
 }
 
 // execute runs body on a new run, within ctx's deadline less the margin
-// kept for the notice, waits for the run's background index writes, and
-// returns body's report with the run's errors.
+// kept for the notice, waits for the run's background writes (change
+// outcomes, index), and returns body's report with the run's errors.
 func (r *Reconciler) execute(ctx context.Context, body func(context.Context, *run) (Report, error)) (Report, error) {
 	bctx, cancel := r.bounded(ctx)
 	defer cancel()
 	rn := r.newRun()
 	rep, err := body(bctx, rn)
+	rn.waitFinished()
 	rn.waitIndex()
 	rep.Errors = rn.errors
 	return rep, err
@@ -320,7 +324,37 @@ func (rn *run) key(ctx context.Context, account, region, key string) (Report, er
 		defer close(lookD)
 		look = rn.lookupIndex(ctx, keyARNOf(account, region, key))
 	}()
-	kr, err := rn.readKey(ctx, account, region, key)
+	var (
+		kr  keyRead
+		err error
+	)
+	if rn.r.orgMode() {
+		kr, err = rn.readKey(ctx, account, region, key)
+	} else {
+		// Outside organization mode the key is read with the own
+		// account's clients while the own account is checked in the same
+		// round trip, as getTrail does: a key event for another account
+		// fails with ErrOtherAccount before anything else is read or
+		// written.
+		var own string
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			own, err = rn.r.ownAccount(gctx)
+			return err
+		})
+		var readErr error
+		g.Go(func() error {
+			kr, readErr = rn.readKey(gctx, "", region, key)
+			return nil
+		})
+		if err = g.Wait(); err == nil {
+			if account != own {
+				<-lookD
+				return rep, fmt.Errorf("account %s (this is %s): %w", account, own, ErrOtherAccount)
+			}
+			err = readErr
+		}
+	}
 	<-lookD
 	if err != nil {
 		return rep, err

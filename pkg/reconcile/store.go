@@ -13,7 +13,11 @@ import (
 // every read-merge-write, the shared loop guard, and the change log.
 type Store interface {
 	Acquire(ctx context.Context, resource string) (*state.Lease, error)
-	Allow(ctx context.Context, resource string, max int, window time.Duration) (ok, alert bool, err error)
+	// ReadGuard and Admit are the loop guard: the guard is read beside
+	// the writer's last read of the resource, and its count is committed
+	// with the change records of the writes it admits, in one round trip.
+	ReadGuard(ctx context.Context, resource string) (state.GuardRead, error)
+	Admit(ctx context.Context, g state.GuardRead, max int, window time.Duration, changes ...state.Change) ([]state.Change, bool, error)
 	Record(ctx context.Context, c state.Change) (state.Change, error)
 	Finish(ctx context.Context, id, status, detail string) error
 	Amend(ctx context.Context, id, before, after string) error
@@ -121,18 +125,14 @@ func (r *Reconciler) lock(ctx context.Context, resource string) (held, error) {
 	return held{lease: l}, nil
 }
 
-// allow asks the loop guard for one more write on resource: the store's
-// shared guard when configured, else the in-process one.
-func (r *Reconciler) allow(ctx context.Context, resource string) (ok, alert bool, err error) {
+// readGuard reads the shared loop guard of resource, to be started beside
+// the last read before a write (nothing to read without a table: the
+// in-process guard is in memory).
+func (r *Reconciler) readGuard(ctx context.Context, resource string) (state.GuardRead, error) {
 	if r.store == nil {
-		ok, alert = r.guard.Allow(resource)
-		return ok, alert, nil
+		return state.GuardRead{}, nil
 	}
-	ok, alert, err = r.store.Allow(ctx, resource, r.guard.max, r.guard.window)
-	if err != nil {
-		return false, false, err
-	}
-	return ok, alert, nil
+	return r.store.ReadGuard(ctx, resource)
 }
 
 // processLocks serializes writes per resource within one process.

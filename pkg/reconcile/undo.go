@@ -80,6 +80,7 @@ func (r *Reconciler) Undo(ctx context.Context, id string) (state.Change, error) 
 	default:
 		return refuse("%s is not undone by trailguard: it never disables a key, schedules its deletion, turns rotation off or stops a trail logging; do that yourself if you mean it", c.Action)
 	}
+	rn.waitFinished()
 	if err != nil {
 		return c, err
 	}

@@ -71,6 +71,21 @@ func newChangeID(t time.Time) string {
 // Record stores c as Pending (right before the write) and returns it with
 // its id, time and writer set.
 func (s *Store) Record(ctx context.Context, c Change) (Change, error) {
+	c, item, err := s.changeItem(c)
+	if err != nil {
+		return c, err
+	}
+	// No condition: the id is new (time and 48 random bits), and an SDK
+	// retry of a put whose answer was lost must succeed.
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.tableName(), Item: item}); err != nil {
+		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
+	}
+	return c, nil
+}
+
+// changeItem sets the time, id, writer and status (Pending unless set) of
+// a new change record and returns it with its item.
+func (s *Store) changeItem(c Change) (Change, map[string]types.AttributeValue, error) {
 	c.Time = s.now().UTC()
 	c.ID = newChangeID(c.Time)
 	if c.Writer == "" {
@@ -81,14 +96,9 @@ func (s *Store) Record(ctx context.Context, c Change) (Change, error) {
 	}
 	item, err := attributevalue.MarshalMap(changeItem{PK: pkChange, Change: c, ExpiresAt: c.Time.Add(s.retention).Unix()})
 	if err != nil {
-		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
+		return c, nil, fmt.Errorf("record change of %s: %w", c.Resource, err)
 	}
-	// No condition: the id is new (time and 48 random bits), and an SDK
-	// retry of a put whose answer was lost must succeed.
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.tableName(), Item: item}); err != nil {
-		return c, fmt.Errorf("record change of %s: %w", c.Resource, err)
-	}
-	return c, nil
+	return c, item, nil
 }
 
 // Finish sets the status (and detail) of change id.

@@ -21,6 +21,9 @@ type DynamoDBAPI interface {
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	// TransactWriteItems: the loop guard's count and the change records
+	// it admits, in one round trip (Admit).
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
@@ -174,7 +177,10 @@ func (s *Store) tableName() *string { return aws.String(s.table) }
 
 // Permissions are the IAM actions the functions call on the table
 // (leases, loop guard, change records); the stack grants exactly these on
-// the table's ARN.
+// the table's ARN. Admit's TransactWriteItems holds only Puts, and a
+// transaction needs the permission of each action inside it, here
+// dynamodb:PutItem
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
 var Permissions = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 // OperatorPermissions are what `trailguard history` and `undo` also need

@@ -21,8 +21,11 @@ import (
 // (manager.GetBucketRegion).
 var noPermission = []string{"sts:GetCallerIdentity", "unsigned:s3:HEADBucket", "s3:HeadBucket"}
 
-// s3Actions are the IAM actions of S3 operations whose names differ.
-var s3Actions = map[string]string{"s3:GetBucketEncryption": "s3:GetEncryptionConfiguration"}
+// s3Actions are the IAM actions of operations whose names differ: S3's,
+// and DynamoDB's TransactWriteItems, which needs the permission of each
+// action inside it (state.Store.Admit's are Puts:
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+var s3Actions = map[string]string{"s3:GetBucketEncryption": "s3:GetEncryptionConfiguration", "dynamodb:TransactWriteItems": "dynamodb:PutItem"}
 
 // notExercised are granted actions this run does not make, each covered
 // elsewhere: StartLogging is opt-in (pkg/reconcile TestTrailNotLogging);
@@ -40,10 +43,14 @@ func iamAction(c awsproxy.Call) string {
 	if c.Service == "" {
 		return "unsigned:" + c.Operation
 	}
-	if a, ok := s3Actions[c.Operation]; ok {
-		return a
+	a := c.Service + ":" + strings.TrimPrefix(c.Operation, "s3:")
+	if m, ok := s3Actions[c.Operation]; ok {
+		return m
 	}
-	return c.Service + ":" + strings.TrimPrefix(c.Operation, "s3:")
+	if m, ok := s3Actions[a]; ok {
+		return m
+	}
+	return a
 }
 
 // deployedActions are the IAM actions the deployed functions hold in
