@@ -74,13 +74,14 @@ func markdown(r *Report) string {
 		p("Configuration: %s. Each scenario ran %d times with the latency and, side by side, as often without it; the median run is shown. "+
 			"*wall / latency* is the issue's measure, which also counts the emulator's own time per call; *net* is (wall − wall without latency) / latency; "+
 			"*chain* is the longest sequence of calls each waiting for the previous one, from the recorded timeline (*to fix*: without the final SNS notice). "+
-			"*Known answers* are reads whose answer the invocation already had: the same question asked twice with no write in between, or a read of what it had just written.",
+			"*Known answers* are reads whose answer the invocation already had: the same question asked twice with no write in between, or a read of what it had just written; "+
+			"such a read is instead a *re-read before a write* (not a known answer, the issue's exception) when the next call on the same resource (the state table's calls aside) is a write to it, as the re-read under the lease before `CancelKeyDeletion` or `PutKeyPolicy`.",
 			c.Config, firstRuns(c.Scenarios))
 		p("")
-		tbl(&b, []string{"scenario", "function", "wall ms", "without latency ms", "wall / latency", "net", "chain (to fix)", "target", "calls", "peak in flight", "known answers", "outcome"}, func(row func(...any)) {
+		tbl(&b, []string{"scenario", "function", "wall ms", "without latency ms", "wall / latency", "net", "chain (to fix)", "target", "calls", "peak in flight", "known answers", "re-reads before a write", "outcome"}, func(row func(...any)) {
 			for _, s := range c.Scenarios {
 				if s.Error != "" {
-					row(s.Name, s.Function, "error: "+oneLine(s.Error), "", "", "", "", "", "", "", "", "")
+					row(s.Name, s.Function, "error: "+oneLine(s.Error), "", "", "", "", "", "", "", "", "", "")
 					continue
 				}
 				target := "-"
@@ -89,7 +90,7 @@ func markdown(r *Report) string {
 				}
 				row(s.Name, s.Function, fmt.Sprintf("%.0f", s.WallMS), fmt.Sprintf("%.0f", s.ZeroLatencyWallMS), fmt.Sprintf("%.1f", s.RoundTrips),
 					fmt.Sprintf("%.1f", s.RoundTripsNet), fmt.Sprintf("%d (%d)", s.ChainRounds, s.ChainRoundsToFix), target, s.Calls, s.PeakInFlight,
-					s.KnownAnswers, strings.Join(s.Outcomes, ", "))
+					s.KnownAnswers, len(s.ReReadBeforeWrite), strings.Join(s.Outcomes, ", "))
 			}
 		})
 		p("")
@@ -102,6 +103,9 @@ func markdown(r *Report) string {
 			p("  - calls: %s", countList(s.ByOperation))
 			if s.KnownAnswers > 0 {
 				p("  - known answers: %s", strings.Join(append(tally("asked again", s.Repeated), tally("read after its own write", s.ReadAfterOwnWrite)...), "; "))
+			}
+			if len(s.ReReadBeforeWrite) > 0 {
+				p("  - re-reads right before a write (not known answers): %s", strings.Join(tally("re-read", s.ReReadBeforeWrite), "; "))
 			}
 		}
 		p("")

@@ -139,7 +139,8 @@ func sampleReport() *Report {
 			Growth: []Growth{{Name: "ParseEvaluate", From: 5, To: 50, SizeRatio: 10, NsRatio: 8, Linearity: 0.8}, {Name: "ParseEvaluate", From: 50, To: 200, SizeRatio: 4, NsRatio: 6, Linearity: 1.5}}},
 		Critical: &CriticalSection{LatencyMS: 20, Scenarios: []Scenario{
 			{Name: "compliant", WallMS: 100, RoundTrips: 5, RoundTripsNet: 2, ChainRounds: 2, ChainRoundsToFix: 2, TargetRounds: 2, Runs: 3},
-			{Name: "fix", WallMS: 300, ChainRounds: 6, ChainRoundsToFix: 5, TargetRounds: 3, KnownAnswers: 3, Repeated: []string{"GetKeyPolicy key:k", "GetKeyPolicy key:k", "DescribeKey key:k"}},
+			{Name: "fix", WallMS: 300, ChainRounds: 6, ChainRoundsToFix: 5, TargetRounds: 3, KnownAnswers: 3, Repeated: []string{"GetKeyPolicy key:k", "GetKeyPolicy key:k", "DescribeKey key:k"},
+				ReReadBeforeWrite: []string{"DescribeKey key:k"}},
 			{Name: "broken", Error: "boom"},
 		}},
 		Footprint: &FootprintSection{Binaries: []Binary{{Function: "sweeper", Arch: "arm64", Bytes: 12 << 20, ZipBytes: 4 << 20}},
@@ -265,7 +266,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"## Figures against their targets", "## 1. Core", "## 2. Critical path", "## 3. Cold start", "## 4. Sweep scaling", "## Cost model", "## Errors",
-		"| compliant | ", "asked again: DescribeKey ×1, GetKeyPolicy ×2", "error: boom", "| 7.0 |", "**no**",
+		"| compliant | ", "asked again: DescribeKey ×1, GetKeyPolicy ×2", "re-reads right before a write (not known answers): re-read: DescribeKey ×1", "error: boom", "| 7.0 |", "**no**",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
