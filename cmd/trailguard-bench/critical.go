@@ -59,10 +59,15 @@ type Scenario struct {
 	MeanCallMS   map[string]float64 `json:"mean_call_ms"`
 	PeakInFlight int                `json:"peak_in_flight"`
 	// Repeated and ReadAfterOwnWrite are calls whose answer the run
-	// already knew.
+	// already knew; KnownAnswers counts them.
 	Repeated          []string `json:"repeated,omitempty"`
 	ReadAfterOwnWrite []string `json:"read_after_own_write,omitempty"`
 	KnownAnswers      int      `json:"known_answers"`
+	// ReReadBeforeWrite are repeated reads (or reads after the run's own
+	// write) whose next call on the resource is a write to it: the
+	// deliberate re-read under the lease right before a write, which the
+	// issue exempts. Not in KnownAnswers.
+	ReReadBeforeWrite []string `json:"reread_before_write,omitempty"`
 	// Outcomes are the handler's actions ("PutKeyPolicy=updated").
 	Outcomes []string `json:"outcomes"`
 	// TargetRounds is the issue's target (0: none).
@@ -396,6 +401,7 @@ func runScenario(ctx context.Context, srv *motoserver.Server, w *world, proxy *a
 	s.Calls, s.ByOperation, s.PeakInFlight = proxy.Total(), proxy.Calls(), proxy.Peak()
 	s.Repeated, s.ReadAfterOwnWrite, s.MeanCallMS = a.Repeated, a.ReadAfterOwnWrite, a.MeanMS
 	s.KnownAnswers = len(a.Repeated) + len(a.ReadAfterOwnWrite)
+	s.ReReadBeforeWrite = a.ReReadBeforeWrite
 	if s.Calls != a.Calls {
 		return s, fmt.Errorf("the proxy saw %d calls, the recorder %d", s.Calls, a.Calls)
 	}

@@ -75,15 +75,22 @@ type ColdStart struct {
 	Result    string `json:"result"`
 }
 
-// PythonStart is the Python boto3 start measured side by side.
+// PythonStart is the Python boto3 start measured side by side: the
+// interpreter, import boto3 and two clients, no call.
 type PythonStart struct {
-	Command      string  `json:"command"`
-	Executable   string  `json:"executable,omitempty"`
-	Boto3Version string  `json:"boto3_version,omitempty"`
-	Runs         int     `json:"runs"`
-	WallMS       float64 `json:"wall_ms"`
-	PeakRSSKB    int64   `json:"peak_rss_kb"`
-	NotMeasured  string  `json:"not_measured,omitempty"`
+	Command      string `json:"command"`
+	Executable   string `json:"executable,omitempty"`
+	Boto3Version string `json:"boto3_version,omitempty"`
+	Runs         int    `json:"runs"`
+	// ReadyMS runs from exec to the 'ready' line the command prints once
+	// both clients exist (median): Python's start to ready to call, the
+	// counterpart of a function's init.
+	ReadyMS float64 `json:"ready_ms"`
+	// WallMS is the whole process (median), the interpreter's teardown
+	// included.
+	WallMS      float64 `json:"wall_ms"`
+	PeakRSSKB   int64   `json:"peak_rss_kb"`
+	NotMeasured string  `json:"not_measured,omitempty"`
 }
 
 // PackageSize is the code bytes one package (group) adds to a binary.
@@ -100,13 +107,21 @@ type FootprintSection struct {
 	ColdStarts   []ColdStart        `json:"cold_starts"`
 	// Baseline is the -cold-baseline revision; BaselineColdStarts are its
 	// functions' cold starts, run interleaved with ColdStarts.
-	Baseline           string        `json:"baseline,omitempty"`
-	BaselineColdStarts []ColdStart   `json:"baseline_cold_starts,omitempty"`
-	Python             *PythonStart  `json:"python"`
-	PackageSizes       []PackageSize `json:"package_sizes"`
-	CodeBytes          int64         `json:"code_bytes"`
-	Notes              []string      `json:"notes,omitempty"`
-	Errors             []string      `json:"errors,omitempty"`
+	Baseline           string      `json:"baseline,omitempty"`
+	BaselineColdStarts []ColdStart `json:"baseline_cold_starts,omitempty"`
+	// Inits are each function's init against a fake Runtime API (no
+	// emulator, no invocation): exec to the first request for an event,
+	// Lambda's Init Duration. BaselineInits are the -cold-baseline's.
+	Inits         []FunctionInit `json:"inits"`
+	BaselineInits []FunctionInit `json:"baseline_inits,omitempty"`
+	// InitTrace is GODEBUG=inittrace=1 of the slowest function's init:
+	// what its package initialisation spends.
+	InitTrace    *InitTrace    `json:"init_trace,omitempty"`
+	Python       *PythonStart  `json:"python"`
+	PackageSizes []PackageSize `json:"package_sizes"`
+	CodeBytes    int64         `json:"code_bytes"`
+	Notes        []string      `json:"notes,omitempty"`
+	Errors       []string      `json:"errors,omitempty"`
 }
 
 func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, baseline string, logf func(string, ...any)) (*FootprintSection, error) {
@@ -173,7 +188,8 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, baselin
 	}
 	py := pythonSetup(ctx)
 	samples, baseSamples := map[string][]coldSample{}, map[string][]coldSample{}
-	var pyWall []float64
+	inits, baseInits := map[string][]float64{}, map[string][]float64{}
+	var pyReady, pyWall []float64
 	for i := 0; i < runs; i++ {
 		for _, fn := range functions {
 			s, err := coldStart(ctx, rie, timeBin, filepath.Join(dir, runtime.GOARCH, fn), env, events[fn])
@@ -192,13 +208,30 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, baselin
 			}
 			baseSamples[fn] = append(baseSamples[fn], s)
 		}
+		// The init alone, against a fake Runtime API, interleaved with
+		// the Python runs.
+		for _, fn := range functions {
+			if d, _, err := execToNext(ctx, fn, filepath.Join(dir, runtime.GOARCH, fn), env); err != nil {
+				sec.Errors = append(sec.Errors, fmt.Sprintf("init %s: %v", fn, err))
+			} else {
+				inits[fn] = append(inits[fn], d)
+			}
+			if baseDir == "" {
+				continue
+			}
+			if d, _, err := execToNext(ctx, fn, filepath.Join(baseDir, fn), env); err != nil {
+				sec.Errors = append(sec.Errors, fmt.Sprintf("init %s of %s: %v", fn, sec.Baseline, err))
+			} else {
+				baseInits[fn] = append(baseInits[fn], d)
+			}
+		}
 		if py.NotMeasured == "" {
-			wall, rss, err := pythonRun(ctx, timeBin, py.Executable)
+			ready, wall, rss, err := pythonRun(ctx, py.Executable)
 			if err != nil {
 				py.NotMeasured = err.Error()
 				continue
 			}
-			pyWall = append(pyWall, wall)
+			pyReady, pyWall = append(pyReady, ready), append(pyWall, wall)
 			py.PeakRSSKB = max(py.PeakRSSKB, rss)
 		}
 	}
@@ -212,9 +245,27 @@ func runFootprint(ctx context.Context, srv *motoserver.Server, runs int, baselin
 			sec.BaselineColdStarts = append(sec.BaselineColdStarts, c)
 		}
 	}
+	for _, fn := range functions {
+		if i, ok := summarizeInit(fn, inits[fn]); ok {
+			logf("footprint: %-16s init (exec to first event request) %5.1f ms (%.1f to %.1f, %d runs)", fn, i.ExecToNextMS, i.MinMS, i.MaxMS, i.Runs)
+			sec.Inits = append(sec.Inits, i)
+		}
+		if i, ok := summarizeInit(fn, baseInits[fn]); ok {
+			logf("footprint: %-16s init (exec to first event request) %5.1f ms (%s)", fn, i.ExecToNextMS, sec.Baseline)
+			sec.BaselineInits = append(sec.BaselineInits, i)
+		}
+	}
+	if slow, ok := slowest(sec.Inits, func(i FunctionInit) float64 { return i.ExecToNextMS }); ok {
+		if t, err := initTrace(ctx, slow.Function, filepath.Join(dir, runtime.GOARCH, slow.Function), env, 3); err != nil {
+			sec.Errors = append(sec.Errors, "inittrace: "+err.Error())
+		} else {
+			sec.InitTrace = &t
+			logf("footprint: %s package init %.1f ms over %d packages (GODEBUG=inittrace=1)", t.Function, t.TotalMS, t.Packages)
+		}
+	}
 	if len(pyWall) > 0 {
-		py.Runs, py.WallMS = len(pyWall), median(pyWall)
-		logf("footprint: python boto3 start %5.0f ms, peak RSS %d kB", py.WallMS, py.PeakRSSKB)
+		py.Runs, py.ReadyMS, py.WallMS = len(pyWall), median(pyReady), median(pyWall)
+		logf("footprint: python boto3 start to ready %5.0f ms, whole process %5.0f ms, peak RSS %d kB", py.ReadyMS, py.WallMS, py.PeakRSSKB)
 	}
 	sec.Python = &py
 	return sec, nil
@@ -689,7 +740,7 @@ func freePort() (int, error) {
 // pythonSetup finds the real python3 executable (not a pyenv shim, which
 // adds its own start-up) and checks that boto3 imports.
 func pythonSetup(ctx context.Context) PythonStart {
-	p := PythonStart{Command: `python3 -c "` + pythonCheck + `"`}
+	p := PythonStart{Command: `python3 -c "` + pythonReady + `"`}
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print(sys.executable)").Output()
 	if err != nil {
 		p.NotMeasured = "python3 is not available: " + err.Error()
@@ -703,35 +754,6 @@ func pythonSetup(ctx context.Context) PythonStart {
 	}
 	p.Boto3Version = strings.TrimSpace(string(out))
 	return p
-}
-
-// pythonRun times one run of the boto3 start and returns its wall time
-// (ms) and peak RSS (kB).
-func pythonRun(ctx context.Context, timeBin, python string) (float64, int64, error) {
-	f, err := os.CreateTemp("", "bench-python-time-*")
-	if err != nil {
-		return 0, 0, err
-	}
-	f.Close()
-	defer os.Remove(f.Name())
-	cmd := exec.CommandContext(ctx, timeBin, "-v", "-o", f.Name(), python, "-c", pythonCheck)
-	cmd.Env = append(cleanEnv(), "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	wall := ms(time.Since(start))
-	if err != nil {
-		return 0, 0, fmt.Errorf("python boto3 start: %v: %s", err, tail(out, 500))
-	}
-	b, err := os.ReadFile(f.Name())
-	if err != nil {
-		return 0, 0, err
-	}
-	m := rssRE.FindSubmatch(b)
-	if m == nil {
-		return 0, 0, errors.New("no peak RSS in the /usr/bin/time report")
-	}
-	rss, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	return wall, rss, nil
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

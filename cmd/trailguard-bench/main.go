@@ -9,9 +9,11 @@
 //     proxy adding a fixed latency per AWS call, per scenario: calls,
 //     sequential round trips and calls whose answer was already known;
 //  3. footprint: each function's bootstrap built as deployed (arm64 and
-//     the host architecture), binary and zip size, start to first result
-//     under aws-lambda-rie and peak RSS, side by side with Python's boto3
-//     start;
+//     the host architecture), binary and zip size, its init (exec to the
+//     first event request, against a fake Runtime API; coldinit.go) and
+//     package initialisation, start to first result under aws-lambda-rie
+//     and peak RSS, side by side with Python's boto3 start (to ready and
+//     whole process);
 //  4. sweep scaling: 10, 100 and 1,000 trails over Regions and accounts
 //     with the injected latency, and with injected throttling; the cost
 //     model derived from it;
@@ -77,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&sizes, "sizes", "10,100,1000", "trail counts of the sweep scaling runs")
 	fs.Float64Var(&o.ThrottleRate, "throttle", 0.05, "share of calls the proxy throttles in the throttled sweep (0: no such run)")
 	fs.IntVar(&o.Runs, "runs", 3, "runs of each critical-path scenario (the median is reported)")
-	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts per function and Python runs (the median is reported)")
+	fs.IntVar(&o.ColdRuns, "cold-runs", 5, "cold starts and inits per function, and Python runs (the median is reported)")
 	fs.StringVar(&o.ColdBaseline, "cold-baseline", "", "git revision whose functions are also cold-started, interleaved with this tree's, for a before/after comparison in one run")
 	fs.IntVar(&o.BenchCount, "bench-count", 5, "go test -count of the core benchmarks (the median is reported)")
 	fs.StringVar(&o.BenchTime, "bench-time", "300ms", "go test -benchtime of the core benchmarks")

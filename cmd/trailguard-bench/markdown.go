@@ -74,13 +74,14 @@ func markdown(r *Report) string {
 		p("Configuration: %s. Each scenario ran %d times with the latency and, side by side, as often without it; the median run is shown. "+
 			"*wall / latency* is the issue's measure, which also counts the emulator's own time per call; *net* is (wall − wall without latency) / latency; "+
 			"*chain* is the longest sequence of calls each waiting for the previous one, from the recorded timeline (*to fix*: without the final SNS notice). "+
-			"*Known answers* are reads whose answer the invocation already had: the same question asked twice with no write in between, or a read of what it had just written.",
+			"*Known answers* are reads whose answer the invocation already had: the same question asked twice with no write in between, or a read of what it had just written; "+
+			"such a read is instead a *re-read before a write* (not a known answer, the issue's exception) when the next call on the same resource (the state table's calls aside) is a write to it, as the re-read under the lease before `CancelKeyDeletion` or `PutKeyPolicy`.",
 			c.Config, firstRuns(c.Scenarios))
 		p("")
-		tbl(&b, []string{"scenario", "function", "wall ms", "without latency ms", "wall / latency", "net", "chain (to fix)", "target", "calls", "peak in flight", "known answers", "outcome"}, func(row func(...any)) {
+		tbl(&b, []string{"scenario", "function", "wall ms", "without latency ms", "wall / latency", "net", "chain (to fix)", "target", "calls", "peak in flight", "known answers", "re-reads before a write", "outcome"}, func(row func(...any)) {
 			for _, s := range c.Scenarios {
 				if s.Error != "" {
-					row(s.Name, s.Function, "error: "+oneLine(s.Error), "", "", "", "", "", "", "", "", "")
+					row(s.Name, s.Function, "error: "+oneLine(s.Error), "", "", "", "", "", "", "", "", "", "")
 					continue
 				}
 				target := "-"
@@ -89,7 +90,7 @@ func markdown(r *Report) string {
 				}
 				row(s.Name, s.Function, fmt.Sprintf("%.0f", s.WallMS), fmt.Sprintf("%.0f", s.ZeroLatencyWallMS), fmt.Sprintf("%.1f", s.RoundTrips),
 					fmt.Sprintf("%.1f", s.RoundTripsNet), fmt.Sprintf("%d (%d)", s.ChainRounds, s.ChainRoundsToFix), target, s.Calls, s.PeakInFlight,
-					s.KnownAnswers, strings.Join(s.Outcomes, ", "))
+					s.KnownAnswers, len(s.ReReadBeforeWrite), strings.Join(s.Outcomes, ", "))
 			}
 		})
 		p("")
@@ -102,6 +103,9 @@ func markdown(r *Report) string {
 			p("  - calls: %s", countList(s.ByOperation))
 			if s.KnownAnswers > 0 {
 				p("  - known answers: %s", strings.Join(append(tally("asked again", s.Repeated), tally("read after its own write", s.ReadAfterOwnWrite)...), "; "))
+			}
+			if len(s.ReReadBeforeWrite) > 0 {
+				p("  - re-reads right before a write (not known answers): %s", strings.Join(tally("re-read", s.ReReadBeforeWrite), "; "))
 			}
 		}
 		p("")
@@ -125,10 +129,51 @@ func markdown(r *Report) string {
 			}
 		})
 		p("")
-		if len(f.ColdStarts) > 0 {
-			p("Cold starts under `aws-lambda-rie` against moto (no added latency), median of the runs; peak RSS of the bootstrap from `/usr/bin/time -v`:")
+		py := f.Python
+		pyOK := py != nil && py.NotMeasured == "" && py.ReadyMS > 0
+		if len(f.Inits) > 0 {
+			p("Init of each function without the emulator (the target's figure): the bootstrap started directly, with the cold starts' environment, against a fake Runtime API in the bench process; " +
+				"exec to its first `GET /2018-06-01/runtime/invocation/next` (process start, package initialisation, `main` with configuration and SDK clients, up to asking for the first event: Lambda's *Init Duration*); no invocation. Median of the runs, interleaved with the Python runs:")
 			p("")
-			py := f.Python
+			rieInit := map[string]float64{}
+			for _, c := range f.ColdStarts {
+				rieInit[c.Function] = c.RuntimeInitMS
+			}
+			tbl(&b, []string{"function", "init ms (exec to first event request)", "fastest to slowest ms", "runs", "INIT REPORT under aws-lambda-rie ms", "boto3 start to ready / init"}, func(row func(...any)) {
+				for _, i := range f.Inits {
+					ratio, rie := "-", "-"
+					if pyOK && i.ExecToNextMS > 0 {
+						ratio = fmt.Sprintf("%.1f", py.ReadyMS/i.ExecToNextMS)
+					}
+					if v, ok := rieInit[i.Function]; ok {
+						rie = fmt.Sprintf("%.1f", v)
+					}
+					row(i.Function, fmt.Sprintf("%.1f", i.ExecToNextMS), fmt.Sprintf("%.1f to %.1f", i.MinMS, i.MaxMS), i.Runs, rie, ratio)
+				}
+			})
+			p("")
+			if len(f.BaselineInits) > 0 {
+				var parts []string
+				for _, i := range f.BaselineInits {
+					parts = append(parts, fmt.Sprintf("%s %.1f ms", i.Function, i.ExecToNextMS))
+				}
+				p("The same init of `%s`'s functions (`-cold-baseline`), interleaved: %s.", f.Baseline, strings.Join(parts, "; "))
+				p("")
+			}
+		}
+		if t := f.InitTrace; t != nil {
+			var top []string
+			for _, x := range t.Top {
+				top = append(top, fmt.Sprintf("`%s` %.2f ms", x.Package, x.ClockMS))
+			}
+			p("Package initialisation of %s (`GODEBUG=inittrace=1`, median of %d untimed runs): %.1f ms over %d packages, %s in %d allocations; longest: %s. The rest of the init is the runtime's start and `main` (configuration, SDK clients).",
+				t.Function, t.Runs, t.TotalMS, t.Packages, kib(t.Bytes), t.Allocs, strings.Join(top, ", "))
+			p("")
+		}
+		if len(f.ColdStarts) > 0 {
+			p("Cold starts under `aws-lambda-rie` against moto (no added latency), median of the runs; peak RSS of the bootstrap from `/usr/bin/time -v`. " +
+				"*Start to first result* includes the emulator's own process start and a whole reconcile (several calls to moto), which the boto3 figure does not; it is not the target's figure (an earlier report's target row compared it with the boto3 start):")
+			p("")
 			tbl(&b, []string{"function", "start to first result ms", "first invoke ms", "second invoke ms", "init ms (first − second)", "peak RSS", "boto3 start / start to first result"}, func(row func(...any)) {
 				for _, c := range f.ColdStarts {
 					ratio := "-"
@@ -173,9 +218,10 @@ func markdown(r *Report) string {
 			if py.NotMeasured != "" {
 				p("Python boto3 start (`%s`): not measured: %s.", py.Command, oneLine(py.NotMeasured))
 			} else {
-				p("Python boto3 start (`%s`, the runtime Cloud Custodian's Lambdas pay), measured interleaved with the cold starts: %.0f ms (median of %d, %s, boto3 %s), peak RSS %.1f MiB. "+
-					"It creates two clients and makes no call, where the Go figure includes the emulator's start and a whole reconcile.",
-					py.Command, py.WallMS, py.Runs, py.Executable, py.Boto3Version, float64(py.PeakRSSKB)/1024)
+				p("Python boto3 start (`%s`, the runtime Cloud Custodian's Lambdas pay), measured interleaved with the inits and cold starts (median of %d, %s run directly, boto3 %s): "+
+					"%.0f ms from exec to the 'ready' line (interpreter, import, two clients, no call: the counterpart of a function's init), %.0f ms for the whole process (with the interpreter's teardown), peak RSS %.1f MiB. "+
+					"The boto3 ratio of the table above compares the whole process with start to first result, which includes the emulator's start and a whole reconcile.",
+					py.Command, py.Runs, py.Executable, py.Boto3Version, py.ReadyMS, py.WallMS, float64(py.PeakRSSKB)/1024)
 				if len(f.ColdStarts) > 0 && f.ColdStarts[0].PeakRSSKB > 0 {
 					p("Peak RSS ratio boto3 / %s: %.1f.", f.ColdStarts[0].Function, float64(py.PeakRSSKB)/float64(f.ColdStarts[0].PeakRSSKB))
 				}

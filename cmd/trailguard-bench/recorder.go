@@ -228,6 +228,12 @@ type analysis struct {
 	// ReadAfterOwnWrite are reads of a resource the run itself had just
 	// written (the answer follows from the write).
 	ReadAfterOwnWrite []string `json:"read_after_own_write,omitempty"`
+	// ReReadBeforeWrite are reads that would be Repeated or
+	// ReadAfterOwnWrite but whose next call on the same resource is a
+	// write to it: the deliberate re-read under the lease right before a
+	// write (DescribeKey then CancelKeyDeletion, GetKeyPolicy then
+	// PutKeyPolicy). They are not known answers.
+	ReReadBeforeWrite []string `json:"reread_before_write,omitempty"`
 	// Chain is the operations of one longest chain, in order.
 	Chain []string `json:"chain"`
 	// MeanMS is the mean duration of each operation's calls (injected
@@ -256,7 +262,7 @@ func analyse(calls []call) analysis {
 	}
 	seen := map[seenKey]bool{}
 	written := map[string]bool{}
-	for _, c := range calls {
+	for i, c := range calls {
 		if c.Status >= 300 { // failed calls (and retried throttles) asked nothing answered
 			continue
 		}
@@ -271,9 +277,10 @@ func analyse(calls []call) analysis {
 			continue
 		}
 		k := seenKey{c.Request, version[c.Resource]}
+		var known *[]string
 		switch {
 		case seen[k]:
-			a.Repeated = append(a.Repeated, c.Op+" "+c.Resource)
+			known = &a.Repeated
 		case c.Resource != "" && written[c.Resource] && !strings.HasPrefix(c.Resource, "item:"):
 			// (A state table item the run wrote is shared with every
 			// other writer, the loop guard's counts for one: reading it
@@ -281,11 +288,36 @@ func analyse(calls []call) analysis {
 			// A read of what the run itself wrote: the answer follows
 			// from the write (the policy it put, the state after
 			// CancelKeyDeletion or EnableKey).
-			a.ReadAfterOwnWrite = append(a.ReadAfterOwnWrite, c.Op+" "+c.Resource)
+			known = &a.ReadAfterOwnWrite
+		}
+		if known != nil {
+			if nextIsWrite(calls[i+1:], c.Resource) {
+				known = &a.ReReadBeforeWrite
+			}
+			*known = append(*known, c.Op+" "+c.Resource)
 		}
 		seen[k] = true
 	}
 	return a
+}
+
+// nextIsWrite reports whether the first answered call on resource among
+// later (sorted by start) is a write to it. Calls on other resources,
+// the state table's items among them (the lease taken between the
+// re-read and the write), do not count; a resource of "" (account-wide
+// calls, SNS) never has a next write, and neither does a read followed
+// by nothing or only by reads.
+func nextIsWrite(later []call, resource string) bool {
+	if resource == "" || strings.HasPrefix(resource, "item:") {
+		return false
+	}
+	for _, c := range later {
+		if c.Resource != resource || c.Status >= 300 {
+			continue
+		}
+		return writes[c.Op]
+	}
+	return false
 }
 
 // longestChain returns the length of the longest sequence of calls in

@@ -52,7 +52,8 @@ func TestAnalyseKnownAnswers(t *testing.T) {
 	calls := []call{
 		at("GetKeyPolicy", "key:k1", "GetKeyPolicy s key:k1", 0, 20),
 		at("DescribeKey", "key:k1", "DescribeKey s key:k1", 0, 20),
-		// Same question, nothing written: already known.
+		// Same question, nothing written, but the next call on k1 is
+		// a write: the re-read before a write.
 		at("GetKeyPolicy", "key:k1", "GetKeyPolicy s key:k1", 25, 45),
 		// Same operation, another key: a new question.
 		at("GetKeyPolicy", "key:k2", "GetKeyPolicy s key:k2", 25, 45),
@@ -73,8 +74,11 @@ func TestAnalyseKnownAnswers(t *testing.T) {
 			Start: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), End: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC)},
 	}
 	a := analyse(calls)
-	if want := []string{"GetKeyPolicy key:k1", "DescribeKey key:k1", "GetItem item:guard|g1"}; !slices.Equal(a.Repeated, want) {
+	if want := []string{"DescribeKey key:k1", "GetItem item:guard|g1"}; !slices.Equal(a.Repeated, want) {
 		t.Errorf("Repeated = %v, want %v", a.Repeated, want)
+	}
+	if want := []string{"GetKeyPolicy key:k1"}; !slices.Equal(a.ReReadBeforeWrite, want) {
+		t.Errorf("ReReadBeforeWrite = %v, want %v", a.ReReadBeforeWrite, want)
 	}
 	if want := []string{"DescribeKey key:k1"}; !slices.Equal(a.ReadAfterOwnWrite, want) {
 		t.Errorf("ReadAfterOwnWrite = %v, want %v", a.ReadAfterOwnWrite, want)
@@ -84,6 +88,62 @@ func TestAnalyseKnownAnswers(t *testing.T) {
 	}
 	if a.MeanMS["PutKeyPolicy"] != 20 {
 		t.Errorf("mean PutKeyPolicy = %v ms, want 20", a.MeanMS["PutKeyPolicy"])
+	}
+}
+
+func TestAnalyseReReadBeforeWrite(t *testing.T) {
+	describe := func(start int) call { return at("DescribeKey", "key:k1", "DescribeKey s key:k1", start, start+5) }
+	policy := func(start int) call { return at("GetKeyPolicy", "key:k1", "GetKeyPolicy s key:k1", start, start+5) }
+	lease := func(start int) call { return at("PutItem", "item:lease|k1", "PutItem s {lease}", start, start+5) }
+	tests := []struct {
+		name                         string
+		calls                        []call
+		repeated, afterWrite, reRead []string
+	}{
+		{"re-read under the lease, then the write: deliberate", []call{
+			describe(0), lease(10), describe(20), at("CancelKeyDeletion", "key:k1", "CancelKeyDeletion s k1", 30, 35),
+		}, nil, nil, []string{"DescribeKey key:k1"}},
+		{"other resources between the re-read and the write do not count", []call{
+			policy(0), lease(10), policy(20), at("GetTrail", "trail:t", "GetTrail s t", 26, 30),
+			at("GetItem", "item:guard|k1", "GetItem s {guard}", 31, 33), at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 40, 45),
+		}, nil, nil, []string{"GetKeyPolicy key:k1"}},
+		{"read after own write, then another write: deliberate", []call{
+			at("CancelKeyDeletion", "key:k1", "CancelKeyDeletion s k1", 0, 5), lease(10), describe(20),
+			at("EnableKey", "key:k1", "EnableKey s k1", 30, 35),
+		}, nil, nil, []string{"DescribeKey key:k1"}},
+		{"re-read followed by nothing: known", []call{
+			describe(0), lease(10), describe(20),
+		}, []string{"DescribeKey key:k1"}, nil, nil},
+		{"re-read followed by another read of the resource: known", []call{
+			describe(0), describe(10), policy(20), at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 30, 35),
+		}, []string{"DescribeKey key:k1"}, nil, nil},
+		{"re-read followed only by a write to another resource: known", []call{
+			describe(0), describe(10), at("UpdateTrail", "trail:t", "UpdateTrail s t", 20, 25),
+		}, []string{"DescribeKey key:k1"}, nil, nil},
+		{"read after own write followed by nothing: known", []call{
+			at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 0, 5), policy(10),
+		}, nil, []string{"GetKeyPolicy key:k1"}, nil},
+		{"a failed write is not the next write", []call{
+			describe(0), describe(10), {Op: "CancelKeyDeletion", Resource: "key:k1", Request: "CancelKeyDeletion s k1", Status: 400,
+				Start: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC), End: time.Date(2025, 1, 1, 0, 0, 1, 0, time.UTC)},
+		}, []string{"DescribeKey key:k1"}, nil, nil},
+		{"account-wide re-read before a write of no resource: known", []call{
+			at("DescribeTrails", "", "DescribeTrails s {}", 0, 5), at("DescribeTrails", "", "DescribeTrails s {}", 10, 15),
+			at("Publish", "", "Publish s x", 20, 25),
+		}, []string{"DescribeTrails "}, nil, nil},
+		{"a state table item re-read before its write stays known", []call{
+			at("GetItem", "item:guard|g1", "GetItem s {g1}", 0, 5), at("GetItem", "item:guard|g1", "GetItem s {g1}", 10, 15),
+			at("PutItem", "item:guard|g1", "PutItem s {g1 v1}", 20, 25),
+		}, []string{"GetItem item:guard|g1"}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := analyse(tt.calls)
+			if !slices.Equal(a.Repeated, tt.repeated) || !slices.Equal(a.ReadAfterOwnWrite, tt.afterWrite) || !slices.Equal(a.ReReadBeforeWrite, tt.reRead) {
+				t.Errorf("repeated %q, after own write %q, re-read before write %q; want %q, %q, %q",
+					a.Repeated, a.ReadAfterOwnWrite, a.ReReadBeforeWrite, tt.repeated, tt.afterWrite, tt.reRead)
+			}
+		})
 	}
 }
 

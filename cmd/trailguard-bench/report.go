@@ -121,20 +121,39 @@ func targets(r *Report) []Target {
 				fmt.Sprintf("%d throttles absorbed; wall %.1f s", t.Throttled, t.WallSeconds))
 		}
 	}
-	if f := r.Footprint; f != nil && f.Python != nil && f.Python.NotMeasured == "" && f.Python.WallMS > 0 && len(f.ColdStarts) > 0 {
-		slowest := f.ColdStarts[0]
-		for _, c := range f.ColdStarts[1:] {
-			if c.StartToResultMS > slowest.StartToResultMS {
-				slowest = c
+	if f := r.Footprint; f != nil && f.Python != nil && f.Python.NotMeasured == "" && f.Python.ReadyMS > 0 {
+		if slow, ok := slowest(f.Inits, func(i FunctionInit) float64 { return i.ExecToNextMS }); ok {
+			note := fmt.Sprintf("%s, median of %d; boto3 start to ready %.0f ms in the same run (whole process %.0f ms), %.1f times as long",
+				slow.Function, slow.Runs, f.Python.ReadyMS, f.Python.WallMS, f.Python.ReadyMS/slow.ExecToNextMS)
+			if c, ok := slowest(f.ColdStarts, func(c ColdStart) float64 { return c.StartToResultMS }); ok {
+				note += fmt.Sprintf("; not this figure: start to first result under aws-lambda-rie, %s %.0f ms, adds the emulator's start and a whole reconcile against moto", c.Function, c.StartToResultMS)
 			}
+			atMost(coldStartFigure, round1(slow.ExecToNextMS), round1(f.Python.ReadyMS/10), "ms", note)
 		}
-		atMost("cold start: slowest function's start to first result (target: a tenth of the boto3 start)", round1(slowest.StartToResultMS), round1(f.Python.WallMS/10), "ms",
-			fmt.Sprintf("%s; boto3 start %.0f ms in the same run, %.1f times as long; the emulator's own start is %.0f ms of it",
-				slowest.Function, f.Python.WallMS, f.Python.WallMS/slowest.StartToResultMS, slowest.EmulatorStartMS))
 	}
 	orgScaleTargets(r.OrgScale, atMost)
 	atMost("make bench wall time", round1(r.DurationSeconds/60), 10, "minutes", "")
 	return ts
+}
+
+// coldStartFigure is the cold-start target: like for like, each
+// side's start up to ready to call.
+const coldStartFigure = "cold start: slowest function's init (exec to first event request, Lambda's Init Duration) vs boto3 start to ready (import + 2 clients), target a tenth of it"
+
+// slowest returns the element of xs with the largest v (the first of
+// equals; false if xs is empty).
+func slowest[T any](xs []T, v func(T) float64) (T, bool) {
+	var s T
+	if len(xs) == 0 {
+		return s, false
+	}
+	s = xs[0]
+	for _, x := range xs[1:] {
+		if v(x) > v(s) {
+			s = x
+		}
+	}
+	return s, true
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -69,7 +69,10 @@ type SweepRun struct {
 	Results          int            `json:"results"`
 	Compliant        int            `json:"compliant"`
 	Failed           int            `json:"failed"`
-	Repeated         int            `json:"repeated_reads"`
+	// Repeated counts the reads asked again whose answer the sweep
+	// already had (analysis.Repeated: a re-read right before a write to
+	// the resource is not one).
+	Repeated int `json:"repeated_reads"`
 	// CPUSeconds is this process's CPU time during the sweep: trailguard,
 	// the proxy and the recorder (the emulator runs in its own process).
 	CPUSeconds float64 `json:"bench_cpu_seconds"`
