@@ -9,7 +9,9 @@
 //     shared by every container (a cold start no longer forgets them);
 //   - the change log: one record per write trailguard makes, with the value
 //     before and after, which `trailguard history` lists and
-//     `trailguard undo` restores;
+//     `trailguard undo` restores. A writer's guard count and the records
+//     of the writes it admits are one TransactWriteItems (Admit), made
+//     under the lease before the writes;
 //   - the trail index: which trails use each key, kept current by every
 //     reconcile and sweep, so a key event reads its trails instead of
 //     listing the trails of every Region (index.go).
