@@ -291,7 +291,7 @@ func analyse(calls []call) analysis {
 			known = &a.ReadAfterOwnWrite
 		}
 		if known != nil {
-			if nextIsWrite(calls[i+1:], c.Resource) {
+			if nextIsWrite(c, calls[i+1:]) {
 				known = &a.ReReadBeforeWrite
 			}
 			*known = append(*known, c.Op+" "+c.Resource)
@@ -302,17 +302,32 @@ func analyse(calls []call) analysis {
 }
 
 // nextIsWrite reports whether the first answered call on resource among
-// later (sorted by start) is a write to it. Calls on other resources,
-// the state table's items among them (the lease taken between the
-// re-read and the write), do not count; a resource of "" (account-wide
-// calls, SNS) never has a next write, and neither does a read followed
-// by nothing or only by reads.
-func nextIsWrite(later []call, resource string) bool {
+// later (sorted by start) is a write to it, or, for a key, whether the
+// run's next write is the UpdateTrail that points a trail at that key
+// (the key read again, after the run wrote its policy, to check the
+// write is still there before the trail moves onto it). Calls on other
+// resources, the state table's items among them (the lease taken between
+// the re-read and the write), do not count; a resource of "" (account-wide
+// calls, SNS) never has a next write, and neither does a read followed by
+// nothing or only by reads. A read of the resource started while this
+// one was in flight is part of the same re-read (DescribeKey and
+// GetKeyPolicy side by side), not a next call.
+func nextIsWrite(read call, later []call) bool {
+	resource := read.Resource
 	if resource == "" || strings.HasPrefix(resource, "item:") {
 		return false
 	}
+	keyID, isKey := strings.CutPrefix(resource, "key:")
 	for _, c := range later {
-		if c.Resource != resource || c.Status >= 300 {
+		if c.Status >= 300 || strings.HasPrefix(c.Resource, "item:") {
+			continue
+		}
+		if isKey && writes[c.Op] && c.Resource != resource {
+			// The run's next write, elsewhere: deliberate only when it
+			// moves a trail onto this key.
+			return c.Op == "UpdateTrail" && strings.Contains(c.Request, keyID)
+		}
+		if c.Resource != resource || !writes[c.Op] && c.Start.Before(read.End) {
 			continue
 		}
 		return writes[c.Op]

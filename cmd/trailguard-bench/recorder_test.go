@@ -120,6 +120,15 @@ func TestAnalyseReReadBeforeWrite(t *testing.T) {
 		{"re-read followed only by a write to another resource: known", []call{
 			describe(0), describe(10), at("UpdateTrail", "trail:t", "UpdateTrail s t", 20, 25),
 		}, []string{"DescribeKey key:k1"}, nil, nil},
+		{"key read again after its own write, then the UpdateTrail onto it: deliberate", []call{
+			at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 0, 5), describe(10), policy(10),
+			at("UpdateTrail", "trail:t", `UpdateTrail s {"KmsKeyId":"arn:aws:kms:us-east-1:1:key/k1","Name":"t"}`, 20, 25),
+		}, nil, nil, []string{"DescribeKey key:k1", "GetKeyPolicy key:k1"}},
+		{"the run's next write is elsewhere, the UpdateTrail onto the key later: known", []call{
+			at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 0, 5), describe(10),
+			at("PutKeyPolicy", "key:k2", "PutKeyPolicy s {...}", 20, 25),
+			at("UpdateTrail", "trail:t", `UpdateTrail s {"KmsKeyId":"arn:aws:kms:us-east-1:1:key/k1","Name":"t"}`, 30, 35),
+		}, nil, []string{"DescribeKey key:k1"}, nil},
 		{"read after own write followed by nothing: known", []call{
 			at("PutKeyPolicy", "key:k1", "PutKeyPolicy s {...}", 0, 5), policy(10),
 		}, nil, []string{"GetKeyPolicy key:k1"}, nil},
