@@ -33,6 +33,13 @@ const nextPath = "/2018-06-01/runtime/invocation/next"
 // call, without the interpreter's teardown.
 const pythonReady = pythonCheck + "; print('ready', flush=True)"
 
+// pythonPeak, run after pythonReady, prints the interpreter's peak RSS
+// (VmHWM of /proc/self/status, kB). Not the exit's ru_maxrss: a child
+// started by Go's exec (vfork) inherits, across execve, the high-water
+// mark of the bench process's memory, so ru_maxrss would report the
+// bench's size rather than Python's.
+const pythonPeak = "; print('hwm', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0], flush=True)"
+
 // FunctionInit is the medians of one function's init measured against a
 // fake Runtime API (no emulator, no invocation).
 type FunctionInit struct {
@@ -230,10 +237,9 @@ func initTrace(ctx context.Context, fn, fdir string, env []string, n int) (InitT
 // pythonRun runs the boto3 start once (the real interpreter, no wrapper)
 // and returns the time from exec to its 'ready' line (import and two
 // clients), the whole process's wall time (with the interpreter's
-// teardown) and its peak RSS (kB, the kernel's ru_maxrss, what
-// /usr/bin/time -v reports).
+// teardown) and its peak RSS (kB, VmHWM: see pythonPeak).
 func pythonRun(ctx context.Context, python string) (readyMS, wallMS float64, rssKB int64, err error) {
-	cmd := exec.CommandContext(ctx, python, "-c", pythonReady)
+	cmd := exec.CommandContext(ctx, python, "-c", pythonReady+pythonPeak)
 	cmd.Env = append(cleanEnv(), "AWS_DEFAULT_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_EC2_METADATA_DISABLED=true")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -247,8 +253,12 @@ func pythonRun(ctx context.Context, python string) (readyMS, wallMS float64, rss
 	}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		if readyMS == 0 && strings.TrimSpace(sc.Text()) == "ready" {
+		line := strings.TrimSpace(sc.Text())
+		if readyMS == 0 && line == "ready" {
 			readyMS = ms(time.Since(start))
+		}
+		if kb, ok := strings.CutPrefix(line, "hwm "); ok {
+			rssKB, _ = strconv.ParseInt(kb, 10, 64)
 		}
 	}
 	err = cmd.Wait()
@@ -259,8 +269,8 @@ func pythonRun(ctx context.Context, python string) (readyMS, wallMS float64, rss
 	if readyMS == 0 {
 		return 0, 0, 0, errors.New("python boto3 start: no 'ready' line on stdout")
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rssKB = ru.Maxrss
+	if rssKB == 0 {
+		return 0, 0, 0, errors.New("python boto3 start: no peak RSS ('hwm' line) on stdout")
 	}
 	return readyMS, wallMS, rssKB, nil
 }

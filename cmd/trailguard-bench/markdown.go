@@ -75,7 +75,7 @@ func markdown(r *Report) string {
 			"*wall / latency* is the issue's measure, which also counts the emulator's own time per call; *net* is (wall − wall without latency) / latency; "+
 			"*chain* is the longest sequence of calls each waiting for the previous one, from the recorded timeline (*to fix*: without the final SNS notice). "+
 			"*Known answers* are reads whose answer the invocation already had: the same question asked twice with no write in between, or a read of what it had just written; "+
-			"such a read is instead a *re-read before a write* (not a known answer, the issue's exception) when the next call on the same resource (the state table's calls aside) is a write to it, as the re-read under the lease before `CancelKeyDeletion` or `PutKeyPolicy`.",
+			"such a read is instead a *re-read before a write* (not a known answer, the issue's exception) when the next call on the same resource (the state table's calls aside) is a write to it, as the re-read under the lease before `CancelKeyDeletion` or `PutKeyPolicy`, or, for a key, when the run's next write is the `UpdateTrail` onto that key (the key read again after the run wrote its policy, to check the write is still there before the trail moves).",
 			c.Config, firstRuns(c.Scenarios))
 		p("")
 		tbl(&b, []string{"scenario", "function", "wall ms", "without latency ms", "wall / latency", "net", "chain (to fix)", "target", "calls", "peak in flight", "known answers", "re-reads before a write", "outcome"}, func(row func(...any)) {
