@@ -740,7 +740,7 @@ func freePort() (int, error) {
 // pythonSetup finds the real python3 executable (not a pyenv shim, which
 // adds its own start-up) and checks that boto3 imports.
 func pythonSetup(ctx context.Context) PythonStart {
-	p := PythonStart{Command: `python3 -c "` + pythonReady + `"`}
+	p := PythonStart{Command: `python3 -c "` + pythonReady + pythonPeak + `"`}
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import sys; print(sys.executable)").Output()
 	if err != nil {
 		p.NotMeasured = "python3 is not available: " + err.Error()
