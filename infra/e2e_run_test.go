@@ -38,7 +38,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/trailguard/trailguard/internal/testbed/awsproxy"
 	"github.com/trailguard/trailguard/internal/testbed/lambdarie"
 	"github.com/trailguard/trailguard/internal/testbed/motoserver"
 	"github.com/trailguard/trailguard/pkg/compliance"
@@ -198,37 +197,21 @@ func runDeployedAt(t *testing.T, endpoint string, a account, name string) *deplo
 	return f
 }
 
-// runWorker starts the deployed sweep-worker of account a (runDeployed)
-// behind a loopback proxy that lets one DynamoDB call reach moto at a
-// time. The worker reconciles a batch's items at once, and each completes
-// the one sweep record with a TransactWriteItems; moto applies a
-// TransactWriteItems without isolation (no lock: an ADD of a concurrent
+// runWorker starts the deployed sweep-worker of account a (runDeployed).
+// The worker reconciles a batch's items at once, and each completes the
+// one sweep record with a TransactWriteItems; moto applies a
+// TransactWriteItems without isolation (an ADD of a concurrent
 // transaction on the same item can be lost, and a failing one restores a
-// copy of the whole table, discarding concurrent writes; a sweep record
-// one item short was seen in this test), where DynamoDB serializes
-// transactions and cancels a conflicting one (TransactionConflict,
+// copy of the whole table; a sweep record one item short was seen in this
+// test), where DynamoDB serializes transactions and cancels a conflicting
+// one (TransactionConflict,
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation),
-// which state.Sweeps tries again. README "Emulator gaps".
+// which state.Sweeps tries again. srv.Endpoint is motoserver's front,
+// which lets one DynamoDB request reach moto at a time. README "Emulator
+// gaps".
 func runWorker(t *testing.T, srv *motoserver.Server, a account) *deployedFunction {
 	t.Helper()
-	var one sync.Mutex
-	px, err := awsproxy.Start(srv.Endpoint, awsproxy.Options{
-		Before: func(c awsproxy.Call) {
-			if c.Service == "dynamodb" {
-				one.Lock()
-			}
-		},
-		After: func(c awsproxy.Call) {
-			if c.Service == "dynamodb" {
-				one.Unlock()
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = px.Close() })
-	return runDeployedAt(t, px.URL, a, SweepWorker)
+	return runDeployedAt(t, srv.Endpoint, a, SweepWorker)
 }
 
 // deployedBootstrap finds, in the account's CDK assets bucket, the zip

@@ -47,14 +47,19 @@ const (
 // Server is a running moto server. Create it with Start or ForTest and
 // end it with Stop.
 type Server struct {
-	// Endpoint is the server's URL, http://127.0.0.1:PORT.
+	// Endpoint is the server's URL, http://127.0.0.1:PORT: a loopback
+	// front that forwards every request to moto and lets DynamoDB
+	// requests through one at a time, as DynamoDB applies a conditional
+	// write or a transaction atomically and moto does not (front.go).
 	Endpoint string
-	// Port is the TCP port on 127.0.0.1.
+	// Port is Endpoint's TCP port on 127.0.0.1.
 	Port int
 	// LogPath is the file holding the server's stdout and stderr; Stop
 	// removes it unless the server failed.
 	LogPath string
 
+	moto     string // moto's own URL, behind the front
+	front    *front
 	cmd      *exec.Cmd
 	log      *os.File
 	done     chan struct{} // closed when the process has exited and is reaped
@@ -116,12 +121,11 @@ func start(ctx context.Context, path string) (*Server, error) {
 		return nil, fmt.Errorf("start %s: %w", Program, err)
 	}
 	s := &Server{
-		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		Port:     port,
-		LogPath:  log.Name(),
-		cmd:      cmd,
-		log:      log,
-		done:     make(chan struct{}),
+		moto:    "http://127.0.0.1:" + strconv.Itoa(port),
+		LogPath: log.Name(),
+		cmd:     cmd,
+		log:     log,
+		done:    make(chan struct{}),
 	}
 	go func() {
 		s.waitErr = cmd.Wait()
@@ -137,6 +141,14 @@ func start(ctx context.Context, path string) (*Server, error) {
 		}
 		return nil, fmt.Errorf("start %s on port %d: %w; log %s:\n%s", Program, port, err, s.LogPath, tail)
 	}
+	s.front, err = startFront(s.moto)
+	if err != nil {
+		s.kill()
+		s.log.Close()
+		os.Remove(s.LogPath)
+		return nil, fmt.Errorf("start %s: %w", Program, err)
+	}
+	s.Endpoint, s.Port = s.front.url, s.front.port
 	return s, nil
 }
 
@@ -155,7 +167,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return fmt.Errorf("not ready: %w", context.Cause(ctx))
 		case <-tick.C:
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/moto-api/", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.moto+"/moto-api/", nil)
 		if err != nil {
 			return err
 		}
@@ -171,9 +183,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// Stop kills the server's process group and waits for it to exit. It
-// removes the log file unless the server had died on its own. Calling
-// Stop again returns the first result.
+// Stop closes the front, kills the server's process group and waits for
+// it to exit. It removes the log file unless the server had died on its
+// own. Calling Stop again returns the first result.
 func (s *Server) Stop() error {
 	if s == nil {
 		return nil
@@ -185,11 +197,14 @@ func (s *Server) Stop() error {
 			exitedEarly = true
 		default:
 		}
+		frontErr := s.front.close()
 		killErr := s.kill()
 		s.log.Close()
 		switch {
 		case killErr != nil:
 			s.stopErr = fmt.Errorf("stop %s: %w; log %s", Program, killErr, s.LogPath)
+		case frontErr != nil:
+			s.stopErr = fmt.Errorf("stop %s: close its front: %w", Program, frontErr)
 		case exitedEarly:
 			s.stopErr = fmt.Errorf("stop %s: it had already exited (%v); log %s:\n%s", Program, s.waitErr, s.LogPath, s.logTail())
 		default:

@@ -157,8 +157,10 @@ func TestServerLifecycle(t *testing.T) {
 	if alive(pid) {
 		t.Errorf("server process %d still running after Stop", pid)
 	}
-	if _, err := net.DialTimeout("tcp", s.Endpoint[len("http://"):], time.Second); err == nil {
-		t.Error("the endpoint still accepts connections after Stop")
+	for _, u := range []string{s.Endpoint, s.moto} {
+		if _, err := net.DialTimeout("tcp", u[len("http://"):], time.Second); err == nil {
+			t.Errorf("%s still accepts connections after Stop", u)
+		}
 	}
 	if _, err := os.Stat(logPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("log file after a clean Stop: %v, want it removed", err)
