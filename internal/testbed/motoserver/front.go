@@ -39,10 +39,11 @@ const dynamoDBTarget = "DynamoDB_20120810."
 // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation).
 // Serializing DynamoDB requests gives moto both. README "Emulator gaps".
 type front struct {
-	url  string
-	port int
-	srv  *http.Server
-	done chan struct{} // closed when Serve has returned
+	url       string
+	port      int
+	srv       *http.Server
+	transport *http.Transport // to moto
+	done      chan struct{}   // closed when Serve has returned
 
 	dynamo sync.Mutex // held while moto handles a DynamoDB request
 }
@@ -59,16 +60,17 @@ func startFront(backend string) (*front, error) {
 		return nil, fmt.Errorf("front for %s: listen: %w", backend, err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{
-		Proxy:               nil,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     30 * time.Second,
-	}
-	rp.ErrorLog = log.New(io.Discard, "", 0)
 	f := &front{
 		port: ln.Addr().(*net.TCPAddr).Port,
+		transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		},
 		done: make(chan struct{}),
 	}
+	rp.Transport = f.transport
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	f.url = "http://127.0.0.1:" + fmt.Sprint(f.port)
 	f.srv = &http.Server{Handler: f.handler(rp), ReadHeaderTimeout: 30 * time.Second}
 	go func() {
@@ -98,10 +100,15 @@ func (f *front) handler(rp http.Handler) http.Handler {
 	})
 }
 
-// close stops listening and drops open connections.
+// close stops listening and drops open connections. A nil front has
+// nothing to close.
 func (f *front) close() error {
+	if f == nil {
+		return nil
+	}
 	err := f.srv.Close()
 	<-f.done
+	f.transport.CloseIdleConnections()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
