@@ -7,6 +7,7 @@
 // group. Clients reach it through a loopback front (Endpoint) that lets
 // one DynamoDB request at a time through, because moto's threaded server
 // applies a conditional write or a transaction without the atomicity
-// DynamoDB documents (front.go). Tests use ForTest, which skips with a visible reason when
-// moto_server is missing and fails instead when CI=true.
+// DynamoDB documents (front.go). Tests use ForTest, which skips with a
+// visible reason when moto_server is missing and fails instead when
+// CI=true.
 package motoserver
