@@ -33,9 +33,10 @@ const dynamoDBTarget = "DynamoDB_20120810."
 // one lease with trailguard's condition saw two or more winners in 10 of
 // 1,500 rounds straight to moto and in none through the front
 // (TestConditionalPutsThroughTheFrontHaveOneWinner), and
-// TestLeaseExcludesConcurrentWriters failed in CI that way. DynamoDB evaluates the condition and applies the
-// write as one operation ("If the condition expression evaluates to true,
-// the operation succeeds; otherwise, the operation fails",
+// TestLeaseExcludesConcurrentWriters failed in CI that way. DynamoDB
+// evaluates the condition and applies the write as one operation ("If
+// the condition expression evaluates to true, the operation succeeds;
+// otherwise, the operation fails",
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.SpecifyingConditions.html)
 // and isolates transactions from every other write and read
 // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html#transaction-isolation).
